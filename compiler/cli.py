@@ -1,0 +1,136 @@
+"""The `meshgen` command line: parse options, call the compiler, print.
+
+Heavy modules (sqlglot, jinja2, jsonschema) are imported inside the commands
+that need them, so `meshgen --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="meshgen",
+    help="Compile one YAML spec into SQLMesh and dbt projects, CI workflows and orchestration files.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL_ERROR = 3
+_state = {"debug": False}
+
+SpecArgument = typer.Argument(Path("meshgen.yaml"), help="The spec file.", show_default=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"meshgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of internal errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+def _handles_errors(command: Callable) -> Callable:
+    """User errors print their diagnostics; bugs print one line (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .errors import MeshgenError
+
+        try:
+            return command(*args, **kwargs)
+        except MeshgenError as error:
+            typer.echo(error.render(), err=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:  # noqa: BLE001 - the last line of defence
+            if _state["debug"]:
+                traceback.print_exc()
+            typer.echo(
+                f"meshgen: internal error: {type(error).__name__}: {error} "
+                "(this is a bug in meshgen; rerun with --debug for the traceback)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+    return wrapper
+
+
+
+@app.command()
+@_handles_errors
+def validate(spec: Path = SpecArgument) -> None:
+    """Check a spec: schema, names, references, SQL and contracts. Writes nothing."""
+    from .pipeline import load
+
+    result = load(spec, str(spec))
+    typer.echo(
+        f"{str(spec)}: ok ({len(result.models)} models, {len(result.sources)} sources, "
+        f"{len(result.contracts)} contracts, {len(result.environments)} environments)"
+    )
+
+
+@app.command()
+@_handles_errors
+def build(
+    spec: Path = SpecArgument,
+    out: Optional[Path] = typer.Option(None, "--out", help="Output root (default: the spec's folder)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if the generated tree is stale."),
+    force: bool = typer.Option(False, "--force", help="Overwrite hand edits and files meshgen did not write."),
+) -> None:
+    """Generate the SQLMesh and dbt projects, contracts, CI and orchestration files."""
+    from .pipeline import build as run_build
+    from .writer import describe_stale
+
+    result = run_build(spec, str(spec), out=out, check=check, force=force)
+    plan = result.plan
+    if check:
+        if plan.stale:
+            typer.echo(describe_stale(plan))
+            typer.echo("meshgen: the generated files are stale; run `meshgen build`", err=True)
+            raise typer.Exit(EXIT_USER_ERROR)
+        typer.echo(f"up to date ({plan.unchanged} files)")
+        return
+    for path in plan.hand_edited:
+        typer.echo(f"warning: discarded a hand edit of {path}", err=True)
+    typer.echo(f"wrote {len(plan.written)}, deleted {len(plan.deleted)}, unchanged {plan.unchanged}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors and other tools)."""
+    from .resources import schema_path
+
+    sys.stdout.write(schema_path().read_text(encoding="utf-8"))
+
+
+@app.command()
+@_handles_errors
+def init(directory: Path = typer.Argument(Path("."), help="Folder to create the spec in.")) -> None:
+    """Write a commented starter spec (meshgen.yaml) that validates and builds."""
+    from .starter import write_starter
+
+    for path in write_starter(directory):
+        typer.echo(f"created {path}")
+    typer.echo(f"next: meshgen build {directory / 'meshgen.yaml'}")
+
+
+def main() -> None:
+    app()

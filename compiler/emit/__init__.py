@@ -1,0 +1,1 @@
+"""Emitters: each a pure function from the IR to a list of GeneratedFile."""

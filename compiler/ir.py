@@ -1,0 +1,272 @@
+"""The intermediate representation: frozen dataclasses built from a validated spec.
+
+Everything after the resolve stage reads these, never raw YAML. Defaults are
+already applied; optional text is "" rather than None so templates need no
+guards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+from .errors import Location
+
+ENGINES = ("sqlmesh", "dbt")
+KINDS = ("full", "view", "incremental_by_time_range", "incremental_by_unique_key", "scd_type_2", "seed")
+TIME_KINDS = ("incremental_by_time_range",)
+KEYED_KINDS = ("incremental_by_unique_key", "scd_type_2")
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """A value the tools read from an environment variable at run time."""
+
+    name: str
+
+
+Setting = Union[str, int, bool, EnvRef, tuple]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    kind: str  # not_null | unique | primary_key | accepted_values | range | check
+    values: tuple = ()  # accepted_values
+    low: float | int | None = None  # range
+    high: float | int | None = None
+    expression: str = ""  # check
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str = ""
+    constraints: tuple[Constraint, ...] = ()
+
+    def has(self, kind: str) -> bool:
+        return any(c.kind == kind for c in self.constraints)
+
+    @property
+    def not_null(self) -> bool:
+        return self.has("not_null") or self.has("primary_key")
+
+    @property
+    def unique(self) -> bool:
+        return self.has("unique") or self.has("primary_key")
+
+
+@dataclass(frozen=True)
+class Contract:
+    name: str  # the contract's key, or the model name for an inline contract
+    columns: tuple[Column, ...]
+    version: str = ""
+    description: str = ""
+    owner: str = ""
+    freshness: str = ""  # e.g. "1h"
+    availability: str = ""  # e.g. "99.9%"
+    consumers: tuple[str, ...] = ()
+    inline: bool = False
+    location: Location = Location("")
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    columns: tuple[Column, ...] = ()
+    description: str = ""
+    owner: str = ""
+    location: Location = Location("")
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class SqlText:
+    """A model's SQL and where its first line sits, to report parse errors in place."""
+
+    text: str
+    location: Location  # first character of the SQL text in the spec or sql_file
+    file: str = ""  # the sql_file as written in the spec, when the SQL lives there
+
+
+@dataclass(frozen=True)
+class UnitTest:
+    name: str
+    given: tuple[tuple[str, tuple[Mapping[str, Any], ...]], ...]  # (table, rows)
+    expect: tuple[Mapping[str, Any], ...]
+    description: str = ""
+    location: Location = Location("")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    language: str  # sql | python
+    kind: str
+    location: Location
+    sql: SqlText | None = None
+    entrypoint: str = ""  # python: "module:function"
+    seed_file: str = ""  # relative to the spec folder, posix
+    time_column: str = ""
+    unique_key: tuple[str, ...] = ()
+    updated_at: str = ""
+    start: str = ""
+    cron: str = "@daily"
+    grain: tuple[str, ...] = ()
+    owner: str = ""
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    layer: str = ""
+    domain: str = ""
+    contract: Contract | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    memory_gb: float = 0
+    cpu_cores: float = 0
+    depends_on: tuple[str, ...] = ()
+    engine_pin: str = ""
+    tests: tuple[UnitTest, ...] = ()
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class Gateway:
+    name: str
+    type: str
+    settings: tuple[tuple[str, Setting], ...]  # connection keys in spec order
+
+    def get(self, key: str, default: Setting | None = None) -> Setting | None:
+        return dict(self.settings).get(key, default)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    gateway: str
+    description: str = ""
+    dbt_threads: int = 4
+
+    @property
+    def is_prod(self) -> bool:
+        return self.name == "prod"
+
+    def schema_for(self, schema: str) -> str:
+        """The one naming rule both engines follow: SQLMesh's virtual layer."""
+        return schema if self.is_prod else f"{schema}__{self.name}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule condition; every field that is set must hold (implicit AND)."""
+
+    language: tuple[str, ...] = ()
+    layer: tuple[str, ...] = ()
+    domain: tuple[str, ...] = ()
+    kind: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    name: tuple[str, ...] = ()
+    attribute: str = ""
+    operator: str = ""  # gt | gte | lt | lte | equals | in
+    operand: Any = None
+    any_of: tuple["Condition", ...] = ()
+    all_of: tuple["Condition", ...] = ()
+    negated: "Condition | None" = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: Condition
+    engine: str
+    description: str = ""
+    location: Location = Location("")
+
+
+@dataclass(frozen=True)
+class Override:
+    models: tuple[str, ...]
+    engine: str
+    reason: str = ""
+    location: Location = Location("")
+
+
+@dataclass(frozen=True)
+class Engines:
+    default: str = "dbt"
+    rules: tuple[Rule, ...] = ()
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
+class Output:
+    sqlmesh: str = "transforms/sqlmesh"
+    dbt: str = "transforms/dbt"
+    contracts: str = "transforms/shared/contracts"
+    docs: str = "docs"
+    ci_provider: str = "github"
+    ci_dir: str = ".github/workflows"
+    orchestration_dir: str = "orchestration"
+    airflow: bool = True
+    dagster: bool = True
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_parallel: int = 0  # 0: no limit
+    max_memory_gb: float = 0
+    max_cpu_cores: float = 0
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    dialect: str
+    spec_file: str  # the spec's file name, as generated headers cite it
+    spec_dir: Path  # where sql_file, seed_file and Python entrypoints are read from
+    owner: str = ""
+    description: str = ""
+    start: str = ""
+    layers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    project: Project
+    output: Output
+    gateways: tuple[Gateway, ...]
+    environments: tuple[Environment, ...]
+    sources: tuple[Source, ...]
+    contracts: tuple[Contract, ...]  # named contracts, then inline ones
+    engines: Engines
+    limits: Limits
+    models: tuple[Model, ...]
+
+    def model(self, name: str) -> Model | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def gateway(self, name: str) -> Gateway:
+        return next(g for g in self.gateways if g.name == name)
+
+    def contract_producers(self) -> dict[str, tuple[str, ...]]:
+        producers: dict[str, list[str]] = {}
+        for model in self.models:
+            if model.contract:
+                producers.setdefault(model.contract.name, []).append(model.name)
+        return {name: tuple(models) for name, models in producers.items()}

@@ -1,0 +1,73 @@
+"""The compiler's stages in order: load, validate, resolve, emit, write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MeshgenError
+from .generated import GeneratedFile, with_header
+from .ir import Spec
+from .writer import WritePlan
+
+
+def load(spec_path: Path, display: str | None = None) -> Spec:
+    """Read, schema-check and resolve a spec into the IR; raise MeshgenError on bad input."""
+    from .loader import load_spec
+    from .resolve import resolve
+    from .schema import schema_diagnostics
+
+    loaded = load_spec(spec_path, display)
+    diagnostics = schema_diagnostics(loaded)
+    if diagnostics:
+        raise MeshgenError(diagnostics)
+    return resolve(loaded)
+
+
+def emit_all(spec: Spec) -> list[GeneratedFile]:
+    from .emit import contracts
+
+    files: list[GeneratedFile] = []
+    for emitter in (contracts,):
+        files.extend(with_header(f, spec.project.spec_file) for f in emitter.emit(spec))
+    _refuse_collisions(files)
+    return files
+
+
+def _refuse_collisions(files: list[GeneratedFile]) -> None:
+    seen: set[str] = set()
+    for file in files:
+        if file.path in seen:
+            raise RuntimeError(f"two emitters generate {file.path}")
+        seen.add(file.path)
+
+
+def generated_patterns(spec: Spec, files: list[GeneratedFile]) -> list[str]:
+    """.gitattributes patterns: whole folders meshgen owns, single files elsewhere."""
+    owned = [spec.output.sqlmesh, spec.output.dbt, spec.output.contracts, spec.output.orchestration_dir]
+    owned = [d for d in owned if d != "."]
+    patterns = {f"{d}/**" for d in owned if any(f.path.startswith(d + "/") for f in files)}
+    patterns.update(f.path for f in files if not any(f.path.startswith(d + "/") for d in owned))
+    return sorted(patterns)
+
+
+@dataclass
+class BuildResult:
+    spec: Spec
+    plan: WritePlan
+    root: Path
+
+
+def build(spec_path: Path, display: str | None = None, out: Path | None = None, check: bool = False, force: bool = False) -> BuildResult:
+    from . import writer
+
+    spec = load(spec_path, display)
+    files = emit_all(spec)
+    root = (out or spec_path.parent).resolve()
+    plan = writer.plan(root, files, generated_patterns(spec, files))
+    if not check:
+        if not force:
+            writer.refuse_unsafe(plan)
+        if plan.stale:
+            writer.apply(plan)
+    return BuildResult(spec=spec, plan=plan, root=root)

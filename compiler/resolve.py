@@ -1,0 +1,513 @@
+"""Schema-valid spec data -> IR, with the semantic checks a schema cannot express.
+
+Runs only on data that passed the JSON Schema, so shapes are trusted here;
+every problem found is collected and reported at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import Diagnostic, Location, MeshgenError, did_you_mean
+from .ir import (
+    KEYED_KINDS,
+    TIME_KINDS,
+    Column,
+    Condition,
+    Constraint,
+    Contract,
+    Engines,
+    EnvRef,
+    Environment,
+    Gateway,
+    Limits,
+    Model,
+    Output,
+    Override,
+    Project,
+    Rule,
+    Source,
+    Spec,
+    SqlText,
+    UnitTest,
+)
+from .loader import JsonPath, LoadedSpec
+
+DEFAULT_GATEWAY = {"local": {"type": "duckdb", "path": "warehouse.duckdb"}}
+_COMPARATORS = ("gt", "gte", "lt", "lte", "equals", "in")
+_SOURCE_KEYS = ("sql", "sql_file", "python", "seed_file")
+
+
+class Resolver:
+    def __init__(self, spec: LoadedSpec):
+        self.spec = spec
+        self.data = spec.data
+        self.errors: list[Diagnostic] = []
+
+    # -- reporting -------------------------------------------------------
+    def error(self, path: JsonPath, message: str, hint: str = "", at_key: bool = False) -> None:
+        from .schema import format_path
+
+        self.errors.append(Diagnostic(self.spec.location(path, at_key=at_key), message, hint, format_path(path)))
+
+    def loc(self, path: JsonPath) -> Location:
+        return self.spec.location(path)
+
+    # -- entry -----------------------------------------------------------
+    def resolve(self) -> Spec:
+        project = self._project()
+        gateways = self._gateways()
+        environments = self._environments(gateways)
+        contracts = self._contracts()
+        sources = self._sources()
+        models = self._models(project, {c.name: c for c in contracts}, {s.name for s in sources})
+        spec = Spec(
+            project=project,
+            output=self._output(),
+            gateways=gateways,
+            environments=environments,
+            sources=sources,
+            contracts=contracts + tuple(m.contract for m in models if m.contract and m.contract.inline),
+            engines=self._engines(),
+            limits=Limits(**self.data.get("orchestration", {})),
+            models=models,
+        )
+        if self.errors:
+            raise MeshgenError(self.errors)
+        return spec
+
+    # -- sections --------------------------------------------------------
+    def _project(self) -> Project:
+        raw = self.data["project"]
+        return Project(
+            name=raw["name"],
+            dialect=raw.get("dialect", "duckdb"),
+            spec_file=self.spec.path.name,
+            spec_dir=self.spec.folder,
+            owner=raw.get("owner", ""),
+            description=raw.get("description", ""),
+            start=raw.get("start", ""),
+            layers=tuple(raw.get("layers", ())),
+        )
+
+    def _output(self) -> Output:
+        raw = self.data.get("output", {})
+        ci = raw.get("ci", {})
+        orchestration = raw.get("orchestration", {})
+        provider = ci.get("provider", "github")
+        defaults = Output()
+        output = Output(
+            sqlmesh=_clean_dir(raw.get("sqlmesh", defaults.sqlmesh)),
+            dbt=_clean_dir(raw.get("dbt", defaults.dbt)),
+            contracts=_clean_dir(raw.get("contracts", defaults.contracts)),
+            docs=_clean_dir(raw.get("docs", defaults.docs)),
+            ci_provider=provider,
+            ci_dir=_clean_dir(ci.get("dir", defaults.ci_dir if provider == "github" else ".")),
+            orchestration_dir=_clean_dir(orchestration.get("dir", defaults.orchestration_dir)),
+            airflow=orchestration.get("airflow", True),
+            dagster=orchestration.get("dagster", True),
+        )
+        if _nested(output.sqlmesh, output.dbt):
+            self.error(
+                ("output", "dbt"),
+                f"the SQLMesh folder '{output.sqlmesh}' and the dbt folder '{output.dbt}' overlap",
+                "give each engine its own folder, e.g. transforms/sqlmesh and transforms/dbt",
+            )
+        return output
+
+    def _gateways(self) -> tuple[Gateway, ...]:
+        raw = self.data.get("gateways") or DEFAULT_GATEWAY
+        gateways = []
+        for name, settings in raw.items():
+            pairs = tuple((k, _setting(v)) for k, v in settings.items() if k != "type")
+            gateways.append(Gateway(name=name, type=settings["type"], settings=pairs))
+        return tuple(gateways)
+
+    def _environments(self, gateways: tuple[Gateway, ...]) -> tuple[Environment, ...]:
+        known = [g.name for g in gateways]
+        raw = self.data.get("environments") or {"dev": {"gateway": known[0]}, "prod": {"gateway": known[0]}}
+        environments = []
+        for name, env in raw.items():
+            if env["gateway"] not in known:
+                self.error(
+                    ("environments", name, "gateway"),
+                    f"environment '{name}' uses unknown gateway '{env['gateway']}'",
+                    did_you_mean(env["gateway"], known, "gateways"),
+                )
+            environments.append(
+                Environment(
+                    name=name,
+                    gateway=env["gateway"],
+                    description=env.get("description", ""),
+                    dbt_threads=env.get("dbt", {}).get("threads", 4),
+                )
+            )
+        return tuple(environments)
+
+    def _columns(self, raw: dict, path: JsonPath) -> tuple[Column, ...]:
+        columns = []
+        for name, value in (raw or {}).items():
+            if isinstance(value, str):
+                columns.append(Column(name=name, type=_normalise_type(value)))
+                continue
+            constraints = tuple(
+                self._constraint(c, path + (name, "constraints", i)) for i, c in enumerate(value.get("constraints", ()))
+            )
+            columns.append(
+                Column(
+                    name=name,
+                    type=_normalise_type(value["type"]),
+                    description=value.get("description", ""),
+                    constraints=constraints,
+                )
+            )
+        return tuple(columns)
+
+    def _constraint(self, raw: Any, path: JsonPath) -> Constraint:
+        if isinstance(raw, str):
+            return Constraint(kind=raw)
+        kind, value = next(iter(raw.items()))
+        if kind == "accepted_values":
+            return Constraint(kind=kind, values=tuple(value))
+        if kind == "range":
+            low, high = value
+            if low is None and high is None:
+                self.error(path, "a range needs at least one bound", "write e.g. `{range: [0, 100]}` or `{range: [0, null]}`")
+            elif low is not None and high is not None and low > high:
+                self.error(path, f"range minimum {low} is greater than its maximum {high}", "write `[min, max]`")
+            return Constraint(kind=kind, low=low, high=high)
+        return Constraint(kind=kind, expression=value.strip())
+
+    def _contract(self, name: str, raw: dict, path: JsonPath, inline: bool) -> Contract:
+        sla = raw.get("sla", {})
+        return Contract(
+            name=name,
+            columns=self._columns(raw["columns"], path + ("columns",)),
+            version=raw.get("version", ""),
+            description=raw.get("description", ""),
+            owner=raw.get("owner", ""),
+            freshness=sla.get("freshness", ""),
+            availability=sla.get("availability", ""),
+            consumers=tuple(raw.get("consumers", ())),
+            inline=inline,
+            location=self.loc(path),
+        )
+
+    def _contracts(self) -> tuple[Contract, ...]:
+        raw = self.data.get("contracts", {})
+        return tuple(self._contract(name, body, ("contracts", name), False) for name, body in raw.items())
+
+    def _sources(self) -> tuple[Source, ...]:
+        sources = []
+        first: dict[str, int] = {}
+        for i, raw in enumerate(self.data.get("sources", ())):
+            path = ("sources", i)
+            self._unique(raw["name"], first, path, "source")
+            sources.append(
+                Source(
+                    name=raw["name"],
+                    columns=self._columns(raw.get("columns"), path + ("columns",)),
+                    description=raw.get("description", ""),
+                    owner=raw.get("owner", ""),
+                    location=self.loc(path + ("name",)),
+                )
+            )
+        return tuple(sources)
+
+    def _unique(self, name: str, first: dict[str, int], path: JsonPath, what: str) -> None:
+        if name in first:
+            self.error(
+                path + ("name",),
+                f"{what} '{name}' is defined twice",
+                f"the first definition is on line {first[name]}; names must be unique",
+            )
+        else:
+            first[name] = self.loc(path + ("name",)).line
+
+    # -- models ----------------------------------------------------------
+    def _models(self, project: Project, contracts: dict[str, Contract], sources: set[str]) -> tuple[Model, ...]:
+        models = []
+        first: dict[str, int] = {}
+        for i, raw in enumerate(self.data["models"]):
+            path = ("models", i)
+            name = raw["name"]
+            self._unique(name, first, path, "model")
+            if name in sources:
+                self.error(path + ("name",), f"model '{name}' has the name of a source", "rename the model or the source")
+            models.append(self._model(raw, path, project, contracts))
+        return tuple(models)
+
+    def _model(self, raw: dict, path: JsonPath, project: Project, contracts: dict[str, Contract]) -> Model:
+        name = raw["name"]
+        kind = raw.get("kind", "full")
+        language = raw.get("language") or ("python" if "python" in raw else "sql")
+        self._check_body(raw, path, kind, language)
+        self._check_kind_fields(raw, path, kind, language)
+        if raw.get("layer") and raw["layer"] not in project.layers:
+            self._unknown_layer(raw["layer"], path, project.layers)
+        resources = raw.get("resources", {})
+        unique_key = raw.get("unique_key", ())
+        return Model(
+            name=name,
+            language=language,
+            kind=kind,
+            location=self.loc(path + ("name",)),
+            sql=self._sql(raw, path),
+            entrypoint=self._entrypoint(raw, path),
+            seed_file=self._relative_file(raw, path, "seed_file"),
+            time_column=raw.get("time_column", ""),
+            unique_key=(unique_key,) if isinstance(unique_key, str) else tuple(unique_key),
+            updated_at=raw.get("updated_at", "updated_at" if kind == "scd_type_2" else ""),
+            start=raw.get("start", project.start if kind in TIME_KINDS + KEYED_KINDS else ""),
+            cron=raw.get("cron", "@daily"),
+            grain=tuple(raw.get("grain", ())),
+            owner=raw.get("owner", ""),
+            tags=tuple(raw.get("tags", ())),
+            description=raw.get("description", ""),
+            layer=raw.get("layer", ""),
+            domain=raw.get("domain", ""),
+            contract=self._model_contract(raw, path, contracts),
+            attributes=dict(raw.get("attributes", {})),
+            memory_gb=resources.get("memory_gb", 0),
+            cpu_cores=resources.get("cpu_cores", 0),
+            depends_on=tuple(raw.get("depends_on", ())),
+            engine_pin=raw.get("engine", ""),
+            tests=self._tests(raw, path),
+        )
+
+    def _check_body(self, raw: dict, path: JsonPath, kind: str, language: str) -> None:
+        given = [k for k in _SOURCE_KEYS if k in raw]
+        name = raw["name"]
+        expected = "seed_file" if kind == "seed" else ("python" if language == "python" else "sql or sql_file")
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(f"`{k}`" for k in given)
+            self.error(
+                path + ("name",) if not given else path + (given[-1],),
+                f"model '{name}' must have exactly one of `sql`, `sql_file`, `python` or `seed_file`; it has {what}",
+                f"this model needs `{expected}`",
+                at_key=bool(given),
+            )
+            return
+        body = given[0]
+        if kind == "seed" and body != "seed_file":
+            self.error(path + (body,), f"seed model '{name}' takes its rows from `seed_file`, not `{body}`", at_key=True)
+        elif kind != "seed" and body == "seed_file":
+            self.error(path + ("seed_file",), f"`seed_file` needs `kind: seed` (model '{name}' is {kind})", at_key=True)
+        elif language == "python" and body != "python":
+            self.error(path + ("language",), f"model '{name}' says `language: python` but has `{body}`")
+        elif language == "sql" and body == "python":
+            self.error(path + ("language",), f"model '{name}' says `language: sql` but has `python`")
+
+    def _check_kind_fields(self, raw: dict, path: JsonPath, kind: str, language: str) -> None:
+        needs = {"incremental_by_time_range": "time_column", "incremental_by_unique_key": "unique_key", "scd_type_2": "unique_key"}
+        required = needs.get(kind)
+        if required and required not in raw:
+            self.error(path + ("kind",), f"kind {kind} needs `{required}`", f"add `{required}: <column>` to model '{raw['name']}'")
+        for key, kinds in (("time_column", TIME_KINDS), ("unique_key", KEYED_KINDS), ("updated_at", ("scd_type_2",))):
+            if key in raw and kind not in kinds:
+                self.error(
+                    path + (key,),
+                    f"`{key}` only applies to kind {' or '.join(kinds)}, and model '{raw['name']}' is {kind}",
+                    f"remove `{key}` or set `kind: {kinds[0]}`",
+                    at_key=True,
+                )
+        if language == "python" and kind not in ("full", "incremental_by_time_range"):
+            self.error(
+                path + ("kind",),
+                f"a Python model cannot be of kind {kind}",
+                "Python models are `full` or `incremental_by_time_range`",
+            )
+
+    def _unknown_layer(self, layer: str, path: JsonPath, layers: tuple[str, ...]) -> None:
+        if not layers:
+            self.error(path + ("layer",), f"layer '{layer}' is used but `project.layers` is not defined", "list the layers, lowest first, in `project.layers`")
+        else:
+            self.error(path + ("layer",), f"unknown layer '{layer}'", did_you_mean(layer, layers, "layers"))
+
+    def _sql(self, raw: dict, path: JsonPath) -> SqlText | None:
+        if "sql" in raw:
+            return SqlText(text=raw["sql"], location=self._scalar_start(path + ("sql",)))
+        if "sql_file" not in raw:
+            return None
+        relative = self._relative_file(raw, path, "sql_file")
+        if not relative:
+            return None
+        try:
+            text = (self.spec.folder / relative).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error(path + ("sql_file",), f"cannot read sql_file '{relative}': {exc}")
+            return None
+        if not text.strip():
+            self.error(path + ("sql_file",), f"sql_file '{relative}' is empty", "write the model's SELECT in it")
+        return SqlText(text=text, location=Location(relative, 1, 1), file=relative)
+
+    def _scalar_start(self, path: JsonPath) -> Location:
+        """Where the first character of a scalar's text is (a block scalar starts below its `|`)."""
+        location = self.loc(path)
+        if path not in self.spec.block_scalars:
+            return location
+        lines = self.spec.text.splitlines()
+        line = location.line  # 1-based line of the `|`; content starts on the next non-blank one
+        while line < len(lines) and not lines[line].strip():
+            line += 1
+        if line >= len(lines):
+            return location
+        indent = len(lines[line]) - len(lines[line].lstrip(" "))
+        return Location(location.file, line + 1, indent + 1)
+
+    def _relative_file(self, raw: dict, path: JsonPath, key: str) -> str:
+        """A file named in the spec: it must exist and stay inside the spec's folder."""
+        if key not in raw:
+            return ""
+        written = raw[key]
+        folder = self.spec.folder.resolve()
+        target = (folder / written).resolve()
+        if Path(written).is_absolute() or not target.is_relative_to(folder):
+            self.error(
+                path + (key,),
+                f"{key} '{written}' is outside the spec's folder",
+                "paths are relative to the spec file and must stay inside its folder",
+            )
+            return ""
+        if not target.is_file():
+            hint = f"no such file in {self.spec.folder.name or '.'}/"
+            siblings = [p.name for p in target.parent.glob("*")] if target.parent.is_dir() else []
+            suggestion = did_you_mean(target.name, siblings, "files") if siblings else ""
+            self.error(path + (key,), f"{key} '{written}' does not exist", suggestion or hint)
+            return ""
+        return PurePosixPath(target.relative_to(folder).as_posix()).as_posix()
+
+    def _entrypoint(self, raw: dict, path: JsonPath) -> str:
+        if "python" not in raw:
+            return ""
+        entrypoint = raw["python"]["entrypoint"]
+        module = entrypoint.split(":", 1)[0]
+        base = self.spec.folder / Path(*module.split("."))
+        if not (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()):
+            self.error(
+                path + ("python", "entrypoint"),
+                f"Python module '{module}' of model '{raw['name']}' not found",
+                f"expected {Path(*module.split('.')).as_posix()}.py next to the spec file",
+            )
+        return entrypoint
+
+    def _model_contract(self, raw: dict, path: JsonPath, contracts: dict[str, Contract]) -> Contract | None:
+        value = raw.get("contract")
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return self._contract(raw["name"], value, path + ("contract",), inline=True)
+        if value not in contracts:
+            self.error(path + ("contract",), f"unknown contract '{value}'", did_you_mean(value, contracts, "contracts"))
+            return None
+        return contracts[value]
+
+    def _tests(self, raw: dict, path: JsonPath) -> tuple[UnitTest, ...]:
+        tests = []
+        first: dict[str, int] = {}
+        for i, test in enumerate(raw.get("tests", ())):
+            test_path = path + ("tests", i)
+            self._unique(test["name"], first, test_path, "test")
+            given = tuple((table, tuple(rows)) for table, rows in test.get("given", {}).items())
+            tests.append(
+                UnitTest(
+                    name=test["name"],
+                    given=given,
+                    expect=tuple(test["expect"]),
+                    description=test.get("description", ""),
+                    location=self.loc(test_path + ("name",)),
+                )
+            )
+        return tuple(tests)
+
+    # -- engines ---------------------------------------------------------
+    def _engines(self) -> Engines:
+        raw = self.data.get("engines", {})
+        rules = []
+        first: dict[str, int] = {}
+        for i, rule in enumerate(raw.get("rules", ())):
+            path = ("engines", "rules", i)
+            self._unique(rule["name"], first, path, "rule")
+            rules.append(
+                Rule(
+                    name=rule["name"],
+                    when=self._condition(rule["when"], path + ("when",)),
+                    engine=rule["engine"],
+                    description=rule.get("description", ""),
+                    location=self.loc(path + ("name",)),
+                )
+            )
+        overrides = tuple(
+            Override(
+                models=tuple(o["models"]),
+                engine=o["engine"],
+                reason=o.get("reason", ""),
+                location=self.loc(("engines", "overrides", i)),
+            )
+            for i, o in enumerate(raw.get("overrides", ()))
+        )
+        return Engines(default=raw.get("default", "dbt"), rules=tuple(rules), overrides=overrides)
+
+    def _condition(self, raw: dict, path: JsonPath) -> Condition:
+        comparators = [k for k in _COMPARATORS if k in raw]
+        if "attribute" in raw and len(comparators) != 1:
+            self.error(
+                path + ("attribute",),
+                f"an attribute condition needs exactly one of {', '.join(_COMPARATORS)}",
+                "e.g. `{attribute: monthly_cost_usd, gt: 1000}`",
+            )
+        elif comparators and "attribute" not in raw:
+            self.error(path + (comparators[0],), f"`{comparators[0]}` compares an attribute: add `attribute: <name>`", at_key=True)
+        return Condition(
+            language=_as_tuple(raw.get("language")),
+            layer=_as_tuple(raw.get("layer")),
+            domain=_as_tuple(raw.get("domain")),
+            kind=_as_tuple(raw.get("kind")),
+            tags=_as_tuple(raw.get("tags")),
+            name=_as_tuple(raw.get("name")),
+            attribute=raw.get("attribute", ""),
+            operator=comparators[0] if comparators else "",
+            operand=tuple(raw["in"]) if "in" in raw else (raw[comparators[0]] if comparators else None),
+            any_of=tuple(self._condition(c, path + ("any", i)) for i, c in enumerate(raw.get("any", ()))),
+            all_of=tuple(self._condition(c, path + ("all", i)) for i, c in enumerate(raw.get("all", ()))),
+            negated=self._condition(raw["not"], path + ("not",)) if "not" in raw else None,
+        )
+
+
+def _as_tuple(value: Any) -> tuple:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _setting(value: Any):
+    if isinstance(value, dict):
+        return EnvRef(value["env"])
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _normalise_type(text: str) -> str:
+    """Lower case, single spaces, no spaces inside parentheses: `DECIMAL( 18, 2 )` -> `decimal(18,2)`."""
+    collapsed = " ".join(text.lower().split())
+    if "(" in collapsed:
+        head, _, rest = collapsed.partition("(")
+        collapsed = head.strip() + "(" + rest.replace(" ", "")
+    return collapsed
+
+
+def _clean_dir(path: str) -> str:
+    clean = PurePosixPath(path).as_posix()
+    return "." if clean in ("", ".") else clean.rstrip("/")
+
+
+def _nested(a: str, b: str) -> bool:
+    parts_a, parts_b = PurePosixPath(a).parts, PurePosixPath(b).parts
+    shorter = min(len(parts_a), len(parts_b))
+    return parts_a[:shorter] == parts_b[:shorter]
+
+
+def resolve(spec: LoadedSpec) -> Spec:
+    return Resolver(spec).resolve()

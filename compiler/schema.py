@@ -1,0 +1,167 @@
+"""JSON Schema validation of a loaded spec, with errors that point at spec lines.
+
+jsonschema's own messages echo values and name schema internals; each error
+kind is translated here into a sentence about the spec, placed at the key or
+value it concerns, with a "did you mean" hint where one helps.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any, Iterator
+
+from .errors import Diagnostic, did_you_mean
+from .loader import JsonPath, LoadedSpec
+from .resources import schema_path
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+@cache
+def spec_schema() -> dict:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+@cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    # One compiled validator per process: building it resolves every $ref.
+    return Draft202012Validator(spec_schema())
+
+
+@cache
+def secret_keys() -> frozenset[str]:
+    """Gateway keys that hold secrets, read from the schema so both agree."""
+    defs = spec_schema()["$defs"]
+    return frozenset(
+        key
+        for name, definition in defs.items()
+        if name.endswith("Gateway")
+        for key, prop in definition.get("properties", {}).items()
+        if prop.get("$ref") == "#/$defs/secret"
+    )
+
+
+def format_path(path: JsonPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def schema_diagnostics(spec: LoadedSpec) -> list[Diagnostic]:
+    diagnostics: dict[tuple, Diagnostic] = {}
+    for error in _validator().iter_errors(spec.data):
+        for diagnostic in _translate(error, spec):
+            key = (diagnostic.location, diagnostic.message)
+            diagnostics.setdefault(key, diagnostic)
+    return list(diagnostics.values())
+
+
+def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+
+    def at(where: JsonPath, message: str, hint: str = "", key: bool = False) -> Diagnostic:
+        return Diagnostic(spec.location(where, at_key=key), message, hint, format_path(where), phase=0)
+
+    if _is_secret(path):
+        yield at(
+            path,
+            f"literal secret in `{path[-1]}`: secrets may only come from the environment",
+            f"write `{path[-1]}: {{env: {_suggest_env_name(path)}}}` and set that variable where the tools run",
+        )
+        return
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(schema.get("properties", {}))
+        for extra in sorted(set(error.instance) - set(allowed)):
+            yield at(
+                path + (extra,),
+                f"unknown key '{extra}' in {_describe(path)}",
+                did_you_mean(extra, allowed, "keys"),
+                key=True,
+            )
+    elif kind == "required":
+        missing = error.validator_value
+        for name in missing:
+            if isinstance(error.instance, dict) and name not in error.instance:
+                described = schema.get("properties", {}).get(name, {}).get("description", "")
+                yield at(path, f"{_describe(path)} is missing the required key '{name}'", described)
+    elif kind == "type":
+        expected = error.validator_value
+        expected = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
+        yield at(path, f"{_describe(path)} must be {wanted}, not {_type_of(error.instance)}")
+    elif kind == "enum":
+        options = [str(v) for v in error.validator_value]
+        value = error.instance
+        yield at(
+            path,
+            f"{_describe(path)} has unknown value {_short(value)}; expected one of: {', '.join(options)}",
+            did_you_mean(str(value), options, "values") if isinstance(value, str) else "",
+        )
+    elif kind == "const":
+        yield at(path, f"{_describe(path)} must be {json.dumps(error.validator_value)}, not {_short(error.instance)}")
+    elif kind == "pattern":
+        reason = schema.get("patternErrorMessage") or f"must match {error.validator_value}"
+        yield at(path, f"{_describe(path)} {_short(error.instance)} {reason}")
+    elif kind == "propertyNames":
+        yield from _property_name_errors(error, spec, path, at)
+    elif kind in ("minItems", "minProperties", "minLength"):
+        yield at(path, f"{_describe(path)} must not be empty" if error.validator_value == 1 else _plain(error, path))
+    else:
+        yield at(path, _plain(error, path))
+
+
+def _property_name_errors(error, spec: LoadedSpec, path: JsonPath, at) -> Iterator[Diagnostic]:
+    name = error.instance
+    reason = ""
+    for sub in error.context or []:
+        reason = (sub.schema or {}).get("patternErrorMessage", "") if isinstance(sub.schema, dict) else ""
+    reason = reason or "is not a valid name"
+    yield at(path + (name,), f"name '{name}' in {_describe(path)} {reason}", key=True)
+
+
+def _plain(error, path: JsonPath) -> str:
+    return f"{_describe(path)}: {error.message}"
+
+
+def _is_secret(path: JsonPath) -> bool:
+    return len(path) >= 3 and path[0] == "gateways" and path[2] in secret_keys()
+
+
+def _suggest_env_name(path: JsonPath) -> str:
+    return f"{str(path[1]).upper()}_{str(path[2]).upper()}"
+
+
+def _describe(path: JsonPath) -> str:
+    if not path:
+        return "the spec"
+    return f"`{format_path(path)}`"
+
+
+def _type_of(value: Any) -> str:
+    if value is None:
+        return "null (an empty value)"
+    if isinstance(value, bool):
+        return "true/false"
+    for python_type, name in ((str, "string"), (int, "integer"), (float, "number"), (dict, "object"), (list, "array")):
+        if isinstance(value, python_type):
+            return _TYPE_NAMES[name]
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= 60 else text[:57] + "...'"
