@@ -86,30 +86,35 @@ class _Builder:
             self._active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict:
-        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        self._refuse_duplicates(node)
+        self.loader.flatten_mapping(node)  # merged `<<: *anchor` entries come first, explicit keys win
         result: dict[str, Any] = {}
-        first_seen: dict[str, tuple[int, int]] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(
                     Diagnostic(Location(self.spec.display, *_mark(key_node)), "mapping keys must be plain names")
                 )
                 continue
+            self.spec.key_positions[path + (key_node.value,)] = _mark(key_node)
+            result[key_node.value] = self.build(value_node, path + (key_node.value,))
+        return result
+
+    def _refuse_duplicates(self, node: yaml.MappingNode) -> None:
+        first_seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = key_node.value
             if key in first_seen:
-                line, _ = first_seen[key]
                 self.errors.append(
                     Diagnostic(
                         Location(self.spec.display, *_mark(key_node)),
                         f"duplicate key '{key}'",
-                        f"'{key}' is already defined on line {line}; YAML would silently keep only the last one",
+                        f"'{key}' is already defined on line {first_seen[key]}; YAML would silently keep only the last one",
                     )
                 )
-                continue
-            first_seen[key] = _mark(key_node)
-            self.spec.key_positions[path + (key,)] = _mark(key_node)
-            result[key] = self.build(value_node, path + (key,))
-        return result
+            else:
+                first_seen[key] = _mark(key_node)[0]
 
 
 def load_spec_text(text: str, path: Path, display: str) -> LoadedSpec:
@@ -152,6 +157,8 @@ def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
 
 def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> MeshgenError:
     mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark and (exc.context or "").startswith("while scanning a simple key"):
+        mark = exc.context_mark  # the key missing its colon, not the end of the block
     location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
     problem = exc.problem or "invalid YAML"
     message = f"invalid YAML: {problem}"

@@ -101,7 +101,8 @@ def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:
     elif kind == "type":
         expected = error.validator_value
         expected = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
+        names = dict(_TYPE_NAMES, object="`{env: NAME}`") if "env" in schema.get("required", ()) else _TYPE_NAMES
+        wanted = " or ".join(names.get(t, t) for t in expected)
         yield at(path, f"{_describe(path)} must be {wanted}, not {_type_of(error.instance)}")
     elif kind == "enum":
         options = [str(v) for v in error.validator_value]

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meshgen.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "specs"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> CliResult:
+    """Run the real CLI in-process (exit codes and streams as a user sees them)."""
+    previous = Path.cwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m meshgen` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "meshgen", *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+    )
+
+
+def copy_spec(name: str, target: Path) -> Path:
+    """Copy a spec from specs/ with the files it references into target."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in SPECS.iterdir():
+        if item.is_dir() and item.name != "invalid":
+            shutil.copytree(item, target / item.name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(SPECS / name, target / name)
+    return target / name
+
+
+@pytest.fixture
+def example_spec(tmp_path: Path) -> Path:
+    return copy_spec("example.yaml", tmp_path / "project")
+
+
+@pytest.fixture
+def minimal_spec(tmp_path: Path) -> Path:
+    return copy_spec("minimal.yaml", tmp_path / "project")

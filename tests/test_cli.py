@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import SPECS, run_cli, run_process
+from meshgen import __version__
+
+
+def test_validate_example_exits_zero():
+    result = run_cli("validate", "example.yaml", cwd=SPECS)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("example.yaml: ok (18 models")
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"meshgen {__version__}"
+
+
+def test_spec_defaults_to_meshgen_yaml_in_the_current_folder(tmp_path: Path):
+    result = run_cli("validate", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("meshgen.yaml: error: spec file not found")
+
+
+def test_help_does_not_import_sqlglot_or_jinja2():
+    probe = (
+        "import sys\n"
+        "from meshgen.cli import main\n"
+        "sys.argv = ['meshgen', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlglot', 'jinja2', 'jsonschema') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().endswith("[]"), result.stdout
+
+
+def test_usage_errors_exit_2():
+    assert run_process("build", "--no-such-option").returncode == 2
+
+
+def test_init_writes_a_starter_that_validates_and_builds(tmp_path: Path):
+    folder = tmp_path / "My Platform"
+    result = run_cli("init", folder)
+    assert result.exit_code == 0, result.output
+    spec = folder / "meshgen.yaml"
+    assert "name: my_platform" in spec.read_text()
+    assert run_cli("validate", spec).exit_code == 0
+    built = run_cli("build", spec)
+    assert built.exit_code == 0, built.output
+    assert (folder / "transforms/shared/contracts/customer_revenue.odcs.yaml").is_file()
+    again = run_cli("init", folder)
+    assert again.exit_code == 1 and "a spec already exists here" in again.stderr
+
+
+def test_internal_errors_print_one_line_and_a_traceback_only_with_debug(tmp_path: Path, monkeypatch):
+    import meshgen.pipeline
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(meshgen.pipeline, "load", broken)
+    plain = run_cli("validate", tmp_path / "x.yaml")
+    assert plain.exit_code == 3
+    assert plain.stderr.count("\n") == 1 and "internal error: KeyError" in plain.stderr
+    assert "Traceback" not in plain.stderr
+    debug = run_cli("--debug", "validate", tmp_path / "x.yaml")
+    assert "Traceback" in debug.stderr
+
+
+def test_build_out_writes_elsewhere(tmp_path: Path):
+    result = run_cli("build", SPECS / "minimal.yaml", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out/.meshgen/manifest.json").is_file()
+    assert not (SPECS / ".meshgen").exists()
