@@ -257,6 +257,8 @@ class Spec:
     engines: Engines
     limits: Limits
     models: tuple[Model, ...]
+    analysis: Any = None  # the analysis.Analysis, attached by the analyze stage
+
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.name == name), None)

@@ -13,6 +13,7 @@ from .writer import WritePlan
 
 def load(spec_path: Path, display: str | None = None) -> Spec:
     """Read, schema-check and resolve a spec into the IR; raise MeshgenError on bad input."""
+    from .analysis import analyze
     from .loader import load_spec
     from .resolve import resolve
     from .schema import schema_diagnostics
@@ -21,7 +22,7 @@ def load(spec_path: Path, display: str | None = None) -> Spec:
     diagnostics = schema_diagnostics(loaded)
     if diagnostics:
         raise MeshgenError(diagnostics)
-    return resolve(loaded)
+    return analyze(resolve(loaded))
 
 
 def emit_all(spec: Spec) -> list[GeneratedFile]:

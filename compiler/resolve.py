@@ -6,6 +6,8 @@ every problem found is collected and reported at once.
 
 from __future__ import annotations
 
+import os
+import posixpath
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -340,7 +342,8 @@ class Resolver:
             return None
         if not text.strip():
             self.error(path + ("sql_file",), f"sql_file '{relative}' is empty", "write the model's SELECT in it")
-        return SqlText(text=text, location=Location(relative, 1, 1), file=relative)
+        shown = posixpath.join(posixpath.dirname(self.spec.display.replace(os.sep, "/")), relative)
+        return SqlText(text=text, location=Location(shown, 1, 1), file=relative)
 
     def _scalar_start(self, path: JsonPath) -> Location:
         """Where the first character of a scalar's text is (a block scalar starts below its `|`)."""

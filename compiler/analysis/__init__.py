@@ -1,0 +1,297 @@
+"""The analyze stage: everything the emitters need to know about the models, computed once.
+
+SQL parsed once per model; dependencies resolved; cycles and layer violations
+refused; engines assigned with their decision trail; output columns inferred
+in topological order and checked against contracts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from sqlglot import exp
+
+from ..errors import Diagnostic, MeshgenError, did_you_mean
+from ..ir import Model, Spec
+from . import engines as engine_rules
+from . import sql as sqlmod
+from .engines import Decision
+from .graph import find_cycles, topological_order
+from .sql import OutputColumn
+
+# dbt adapters that run dbt Python models.
+DBT_PYTHON_GATEWAYS = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
+
+
+@dataclass(frozen=True)
+class ModelAnalysis:
+    name: str
+    upstreams: tuple[str, ...]  # models and sources it reads, sorted
+    engine: str
+    decision: Decision
+    output: tuple[OutputColumn, ...] | None  # None: not inferable (e.g. SELECT * over unknown columns)
+    query: exp.Query | None = field(default=None, compare=False, repr=False)  # the parsed SQL; copy before changing
+
+
+@dataclass(frozen=True)
+class Analysis:
+    models: Mapping[str, ModelAnalysis]
+    order: tuple[str, ...]  # topological, ties in spec order
+    downstreams: Mapping[str, tuple[str, ...]]  # model or source -> models reading it, in order
+
+    def engine(self, name: str) -> str:
+        return self.models[name].engine
+
+    def cross_engine_edges(self) -> list[tuple[str, str]]:
+        return [
+            (upstream, name)
+            for name in self.order
+            for upstream in self.models[name].upstreams
+            if upstream in self.models and self.engine(upstream) != self.engine(name)
+        ]
+
+
+class _Analyzer:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.dialect = spec.project.dialect
+        self.models = {m.name: m for m in spec.models}
+        self.sources = {s.name: s for s in spec.sources}
+        self.errors: list[Diagnostic] = []
+
+    def check(self) -> None:
+        if self.errors:
+            raise MeshgenError(self.errors)
+
+    def run(self) -> Analysis:
+        self._check_types()
+        queries = self._parse_all()
+        self.check()
+        upstreams = {m.name: self._upstreams(m, queries.get(m.name)) for m in self.spec.models}
+        self.check()
+        names = [m.name for m in self.spec.models]
+        self._refuse_cycles(names, upstreams)
+        order = topological_order(names, upstreams)
+        self._check_layers(upstreams)
+        decisions = {m.name: engine_rules.decide(m, self.spec.engines) for m in self.spec.models}
+        self._check_capabilities(decisions)
+        outputs = self._infer_outputs(order, queries, upstreams)
+        self._check_contracts(outputs)
+        self._check_tests(upstreams)
+        self.check()
+        downstreams: dict[str, list[str]] = {}
+        for name in order:
+            for upstream in upstreams[name]:
+                downstreams.setdefault(upstream, []).append(name)
+        return Analysis(
+            models={
+                name: ModelAnalysis(
+                    name=name,
+                    upstreams=tuple(sorted(upstreams[name])),
+                    engine=decisions[name].engine,
+                    decision=decisions[name],
+                    output=outputs.get(name),
+                    query=queries.get(name),
+                )
+                for name in order
+            },
+            order=tuple(order),
+            downstreams={k: tuple(v) for k, v in downstreams.items()},
+        )
+
+    # -- SQL and dependencies ------------------------------------------------
+    def _parse_all(self) -> dict[str, exp.Query]:
+        queries = {}
+        for model in self.spec.models:
+            if model.sql is None:
+                continue
+            query, diagnostics = sqlmod.parse(model, self.dialect)
+            self.errors.extend(diagnostics)
+            if query is not None:
+                queries[model.name] = query
+        return queries
+
+    def _upstreams(self, model: Model, query: exp.Query | None) -> set[str]:
+        known = list(self.models) + list(self.sources)
+        found: set[str] = set()
+        offsets: dict[str, int] = {}
+        if query is not None:
+            qualified, unqualified = sqlmod.table_references(query)
+            offsets = qualified
+            for name, offset in unqualified.items():
+                self.errors.append(
+                    Diagnostic(
+                        sqlmod.location_of(model, offset),
+                        f"model '{model.name}' reads table '{name}' without its schema",
+                        did_you_mean(name, [k for k in known if k.endswith("." + name)] or known, "tables")
+                        + " (tables are written schema.table)",
+                    )
+                )
+            found.update(qualified)
+        found.update(model.depends_on)
+        for name in sorted(found):
+            if name not in self.models and name not in self.sources:
+                where = sqlmod.location_of(model, offsets[name]) if name in offsets else model.location
+                self.errors.append(
+                    Diagnostic(
+                        where,
+                        f"model '{model.name}' reads unknown table '{name}'",
+                        did_you_mean(name, known, "models and sources")
+                        + " (declare tables that exist outside meshgen under `sources:`)",
+                    )
+                )
+        return {n for n in found if n in self.models or n in self.sources}
+
+    def _refuse_cycles(self, names: list[str], upstreams: Mapping[str, set[str]]) -> None:
+        for cycle in find_cycles(names, upstreams):
+            model = self.models[cycle[0]]
+            what = "reads itself" if len(cycle) == 2 else "is part of a dependency cycle"
+            self.errors.append(
+                Diagnostic(
+                    model.location,
+                    f"model '{model.name}' {what}: {' -> '.join(cycle)}",
+                    "each arrow points from a table to a model that reads it; break one of these reads",
+                )
+            )
+        self.check()
+
+    def _check_layers(self, upstreams: Mapping[str, set[str]]) -> None:
+        layers = self.spec.project.layers
+        for model in self.spec.models:
+            if not model.layer:
+                continue
+            for name in sorted(upstreams[model.name]):
+                upstream = self.models.get(name)
+                if upstream and upstream.layer and layers.index(upstream.layer) > layers.index(model.layer):
+                    self.errors.append(
+                        Diagnostic(
+                            model.location,
+                            f"model '{model.name}' (layer {model.layer}) reads '{name}' from the higher layer {upstream.layer}",
+                            f"layers go {' -> '.join(layers)}; a model may only read its own layer or lower ones",
+                        )
+                    )
+
+    # -- engines ---------------------------------------------------------------
+    def _check_capabilities(self, decisions: Mapping[str, Decision]) -> None:
+        dbt_gateways = sorted(
+            {(self.spec.gateway(env.gateway).type, env.gateway, env.name) for env in self.spec.environments}
+        )
+        for model in self.spec.models:
+            decision = decisions[model.name]
+            if model.language != "python" or decision.engine != "dbt":
+                continue
+            for gateway_type, gateway, environment in dbt_gateways:
+                if gateway_type not in DBT_PYTHON_GATEWAYS:
+                    self.errors.append(
+                        Diagnostic(
+                            model.location,
+                            f"Python model '{model.name}' is put on dbt by {decision.summary}, but dbt cannot run "
+                            f"Python models on gateway '{gateway}' ({gateway_type}) of environment '{environment}'",
+                            "pin it with `engine: sqlmesh`, or add a rule before that one sending Python models to sqlmesh",
+                        )
+                    )
+                    break
+
+    # -- columns and contracts -------------------------------------------------
+    def _check_types(self) -> None:
+        for contract in self.spec.contracts:
+            for column in contract.columns:
+                if not sqlmod.valid_type(column.type, self.dialect):
+                    self.errors.append(
+                        Diagnostic(
+                            contract.location,
+                            f"contract '{contract.name}': column '{column.name}' has unknown type '{column.type}'",
+                            f"use a {self.dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
+                        )
+                    )
+        for model in self.spec.models:
+            if model.language == "python" and model.contract is None:
+                self.errors.append(
+                    Diagnostic(
+                        model.location,
+                        f"Python model '{model.name}' needs a contract",
+                        "its columns cannot be read from code: add `contract: {columns: {...}}` or a contract name",
+                    )
+                )
+
+    def _schema_of(self, name: str, outputs: Mapping[str, tuple[OutputColumn, ...] | None]) -> dict[str, str] | None:
+        if name in self.sources:
+            columns = self.sources[name].columns
+            return {c.name: c.type for c in columns} if columns else None
+        model = self.models[name]
+        if model.contract:
+            return {c.name: c.type for c in model.contract.columns}
+        inferred = outputs.get(name)
+        if inferred is None:
+            return None
+        return {c.name: c.type or "unknown" for c in inferred}
+
+    def _infer_outputs(
+        self, order: list[str], queries: Mapping[str, exp.Query], upstreams: Mapping[str, set[str]]
+    ) -> dict[str, tuple[OutputColumn, ...] | None]:
+        outputs: dict[str, tuple[OutputColumn, ...] | None] = {}
+        for name in order:
+            model = self.models[name]
+            query = queries.get(name)
+            if query is None:
+                contract = model.contract
+                outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
+                continue
+            schema: dict[str, dict[str, dict[str, str]]] = {}
+            for table in sorted(upstreams[name]):
+                columns = self._schema_of(table, outputs)
+                if columns:
+                    db, _, table_name = table.partition(".")
+                    schema.setdefault(db, {})[table_name] = columns
+            outputs[name] = sqlmod.output_columns(query, schema, self.dialect)
+        return outputs
+
+    def _check_contracts(self, outputs: Mapping[str, tuple[OutputColumn, ...] | None]) -> None:
+        for model in self.spec.models:
+            if model.contract is None or model.sql is None or outputs.get(model.name) is None:
+                continue
+            produced = {c.name: c.type for c in outputs[model.name]}
+            promised = {c.name: c.type for c in model.contract.columns}
+            missing = [c for c in promised if c not in produced]
+            extra = [c for c in produced if c not in promised]
+            label = f"model '{model.name}' does not match its contract '{model.contract.name}'"
+            if missing or extra:
+                parts = []
+                if missing:
+                    parts.append(f"missing column(s) {', '.join(missing)}")
+                if extra:
+                    parts.append(f"extra column(s) {', '.join(extra)}")
+                self.errors.append(
+                    Diagnostic(model.location, f"{label}: {'; '.join(parts)}", "make the SELECT output exactly the contract's columns")
+                )
+            for column, promised_type in promised.items():
+                inferred = produced.get(column, "")
+                want = sqlmod.type_class(promised_type, self.dialect)
+                got = sqlmod.type_class(inferred, self.dialect)
+                if want and got and want != got:
+                    self.errors.append(
+                        Diagnostic(
+                            model.location,
+                            f"{label}: column '{column}' is {inferred} ({got}) in the SQL but {promised_type} ({want}) in the contract",
+                            f"CAST it in the SELECT, e.g. CAST(... AS {promised_type.upper()})",
+                        )
+                    )
+
+    def _check_tests(self, upstreams: Mapping[str, set[str]]) -> None:
+        for model in self.spec.models:
+            for test in model.tests:
+                for table, _ in test.given:
+                    if table not in upstreams[model.name]:
+                        self.errors.append(
+                            Diagnostic(
+                                test.location,
+                                f"test '{test.name}' of model '{model.name}' gives rows for '{table}', which the model does not read",
+                                did_you_mean(table, upstreams[model.name], "upstreams"),
+                            )
+                        )
+
+
+def analyze(spec: Spec) -> Spec:
+    """The spec with its analysis attached; raises MeshgenError on the first failing phase."""
+    return replace(spec, analysis=_Analyzer(spec).run())

@@ -1,0 +1,148 @@
+"""Each model's SQL parsed once with sqlglot: table references and output columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+
+from ..errors import Diagnostic, Location
+from ..ir import Model
+
+# Counts real parses; tests assert each model's SQL is parsed exactly once.
+parse_count = 0
+
+Schema = dict[str, dict[str, dict[str, str]]]  # schema -> table -> column -> type
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    name: str
+    type: str  # the type as SQL in the project dialect; "" when it cannot be inferred
+
+
+def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic]]:
+    """The model's SELECT as an AST, or diagnostics at the offending spec or file line."""
+    global parse_count
+    parse_count += 1
+    sql = model.sql
+    try:
+        statements = [s for s in sqlglot.parse(sql.text, dialect=dialect) if s is not None]
+    except ParseError as error:
+        return None, [_parse_diagnostic(model, error)]
+    except SqlglotError as error:
+        return None, [Diagnostic(sql.location, f"model '{model.name}': cannot read its SQL: {error}")]
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        found = "several statements" if len(statements) > 1 else f"a {type(statements[0]).__name__.upper()} statement" if statements else "nothing"
+        return None, [
+            Diagnostic(
+                sql.location,
+                f"model '{model.name}' must be a single SELECT query, found {found}",
+                "write one SELECT (CTEs welcome) without a trailing `;`-separated statement; meshgen creates the table",
+            )
+        ]
+    return statements[0], []
+
+
+def _parse_diagnostic(model: Model, error: ParseError) -> Diagnostic:
+    first = error.errors[0] if error.errors else {}
+    line, col = first.get("line") or 1, first.get("col") or 1
+    start = model.sql.location
+    # Lines of a block scalar all carry its indentation; the first line starts at the scalar.
+    location = Location(start.file, start.line + line - 1, col + start.col - 1)
+    description = first.get("description", str(error)).split("\n")[0]
+    highlight = (first.get("highlight") or "").strip()
+    near = f" near '{highlight}'" if highlight else ""
+    return Diagnostic(location, f"model '{model.name}': SQL syntax error{near}: {description}", "check the SQL of this model")
+
+
+def table_references(query: exp.Query) -> tuple[dict[str, int], dict[str, int]]:
+    """Qualified table names the query reads (CTE names excluded), and unqualified ones.
+
+    Each maps to the character offset of its first mention in the SQL text.
+    """
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    qualified: dict[str, int] = {}
+    unqualified: dict[str, int] = {}
+    for table in query.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue  # table functions such as range(10) or read_csv(...)
+        first = table.args.get("catalog") or table.args.get("db") or table.this
+        offset = first.meta.get("start", 0) if isinstance(first, exp.Expression) else 0
+        if table.args.get("catalog"):
+            unqualified.setdefault(table.sql(), offset)
+        elif table.db:
+            qualified.setdefault(f"{table.db}.{table.name}".lower(), offset)
+        elif table.name not in ctes:
+            unqualified.setdefault(table.name, offset)
+    return dict(sorted(qualified.items())), dict(sorted(unqualified.items()))
+
+
+def location_of(model: Model, offset: int) -> Location:
+    """The spec (or sql_file) position of a character offset in the model's SQL."""
+    text = model.sql.text
+    line = text.count("\n", 0, offset)
+    col = offset - (text.rfind("\n", 0, offset) + 1)
+    start = model.sql.location
+    # Every line of a block scalar carries the indentation of its first line.
+    return Location(start.file, start.line + line, start.col + col)
+
+
+def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[OutputColumn, ...] | None:
+    """Output column names and inferred types, `SELECT *` expanded from the known schemas."""
+    try:
+        qualified = qualify(
+            query.copy(),
+            schema=schema,
+            dialect=dialect,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+            identify=False,
+        )
+        annotated = annotate_types(qualified, schema=schema, dialect=dialect)
+    except SqlglotError:
+        return None
+    columns = []
+    for select in annotated.selects:
+        if isinstance(select, exp.Star) or (isinstance(select, exp.Column) and isinstance(select.this, exp.Star)):
+            return None  # a star over a table whose columns are unknown
+        dtype = select.type
+        known = dtype is not None and not dtype.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
+        columns.append(OutputColumn(select.alias_or_name, dtype.sql(dialect=dialect).lower() if known else ""))
+    return tuple(columns)
+
+
+_CLASSES = {
+    "number": exp.DataType.INTEGER_TYPES | exp.DataType.REAL_TYPES,
+    "text": exp.DataType.TEXT_TYPES,
+    "boolean": {exp.DataType.Type.BOOLEAN},
+    "date": {exp.DataType.Type.DATE, exp.DataType.Type.DATE32},
+    "time": {exp.DataType.Type.TIME, exp.DataType.Type.TIMETZ},
+}
+_TIMESTAMPS = exp.DataType.TEMPORAL_TYPES - _CLASSES["date"] - _CLASSES["time"]
+
+
+def type_class(sql_type: str, dialect: str) -> str:
+    """A coarse family (number, text, boolean, date, time, timestamp) or "" when unknown."""
+    if not sql_type:
+        return ""
+    try:
+        dtype = exp.DataType.build(sql_type, dialect=dialect)
+    except (SqlglotError, ValueError):
+        return ""
+    for name, members in _CLASSES.items():
+        if dtype.this in members:
+            return name
+    return "timestamp" if dtype.this in _TIMESTAMPS else ""
+
+
+def valid_type(sql_type: str, dialect: str) -> bool:
+    try:
+        dtype = exp.DataType.build(sql_type, dialect=dialect)
+    except (SqlglotError, ValueError):
+        return False
+    return dtype.this not in (exp.DataType.Type.USERDEFINED, exp.DataType.Type.UNKNOWN)
