@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -29,6 +30,11 @@ EXIT_USER_ERROR = 1
 EXIT_INTERNAL_ERROR = 3
 _state = {"debug": False}
 
+class GraphFormat(str, Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
 SpecArgument = typer.Argument(Path("meshgen.yaml"), help="The spec file.", show_default=True)
 
 
@@ -46,6 +52,11 @@ def _options(
     _state["debug"] = debug
 
 
+def _is_cli_signal(error: Exception) -> bool:
+    """Exit codes and usage errors belong to the CLI framework (click, vendored or not)."""
+    return type(error).__module__.split(".")[0] in ("typer", "click")
+
+
 def _handles_errors(command: Callable) -> Callable:
     """User errors print their diagnostics; bugs print one line (a traceback with --debug)."""
 
@@ -58,9 +69,11 @@ def _handles_errors(command: Callable) -> Callable:
         except MeshgenError as error:
             typer.echo(error.render(), err=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001 - the last line of defence
+            if _is_cli_signal(error):
+                raise
             if _state["debug"]:
                 traceback.print_exc()
             typer.echo(
@@ -111,6 +124,32 @@ def build(
     for path in plan.hand_edited:
         typer.echo(f"warning: discarded a hand edit of {path}", err=True)
     typer.echo(f"wrote {len(plan.written)}, deleted {len(plan.deleted)}, unchanged {plan.unchanged}")
+
+
+@app.command()
+@_handles_errors
+def explain(
+    model: str = typer.Argument(..., help="The model, schema.table."),
+    spec: Path = typer.Option(Path("meshgen.yaml"), "--spec", "-s", help="The spec file."),
+) -> None:
+    """Why a model runs on its engine: the rules tried, its neighbours, contract and columns."""
+    from .explain import explain as explain_model
+    from .pipeline import load
+
+    typer.echo(explain_model(load(spec, str(spec)), model), nl=False)
+
+
+@app.command()
+@_handles_errors
+def graph(
+    spec: Path = SpecArgument,
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f", help="Output format."),
+) -> None:
+    """Print the cross-engine lineage graph (Mermaid or Graphviz DOT)."""
+    from .lineage import render_graph
+    from .pipeline import load
+
+    typer.echo(render_graph(load(spec, str(spec)), format.value), nl=False)
 
 
 @app.command()

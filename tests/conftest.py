@@ -68,3 +68,43 @@ def example_spec(tmp_path: Path) -> Path:
 @pytest.fixture
 def minimal_spec(tmp_path: Path) -> Path:
     return copy_spec("minimal.yaml", tmp_path / "project")
+
+
+def write_spec(folder: Path, data: dict, files: dict[str, str] | None = None) -> Path:
+    """Write a spec (and files next to it) into folder, returning its path."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    path = folder / "meshgen.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_dict(folder: Path, data: dict, files: dict[str, str] | None = None):
+    from meshgen.pipeline import load
+
+    path = write_spec(folder, data, files)
+    return load(path, "meshgen.yaml")
+
+
+def error_text(folder: Path, data: dict, files: dict[str, str] | None = None) -> str:
+    from meshgen.errors import MeshgenError
+
+    with pytest.raises(MeshgenError) as error:
+        load_dict(folder, data, files)
+    return error.value.render()
+
+
+def spec_with(*models: dict, **top) -> dict:
+    """A small valid spec around the given models, with one source raw.orders."""
+    data = {
+        "meshgen": 1,
+        "project": {"name": "shop"},
+        "sources": [{"name": "raw.orders", "columns": {"order_id": "integer", "customer_id": "integer", "amount": "double"}}],
+        "models": list(models),
+    }
+    data.update(top)
+    return data

@@ -75,3 +75,32 @@ def test_build_out_writes_elsewhere(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out/.meshgen/manifest.json").is_file()
     assert not (SPECS / ".meshgen").exists()
+
+
+def test_explain_shows_the_decision_trail_and_neighbours():
+    result = run_cli("explain", "marts.customer_dashboard", "--spec", "example.yaml", cwd=SPECS)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "engine: dbt  (decided by rule self-service-marts)" in out
+    assert "no match  rule low-layers -> sqlmesh: layer is presentation, not one of raw, integration" in out
+    assert "ml.churn_scores  (sqlmesh)  <- crosses engines" in out
+    assert "output columns:" in out and "churn_probability" in out
+
+
+def test_explain_unknown_model_suggests_a_name():
+    result = run_cli("explain", "marts.customer_dashbord", "--spec", "example.yaml", cwd=SPECS)
+    assert result.exit_code == 1
+    assert "no model named 'marts.customer_dashbord'" in result.stderr
+    assert "did you mean 'marts.customer_dashboard'?" in result.stderr
+
+
+def test_graph_mermaid_and_dot():
+    mermaid = run_cli("graph", "example.yaml", cwd=SPECS)
+    assert mermaid.exit_code == 0
+    assert mermaid.stdout.startswith("flowchart LR")
+    assert 'staging__stg_customers -. "sqlmesh → dbt" .-> core__customer_360' in mermaid.stdout
+    assert 'subgraph layer_integration["integration"]' in mermaid.stdout
+    dot = run_cli("graph", "example.yaml", "--format", "dot", cwd=SPECS)
+    assert dot.stdout.startswith("digraph acme_analytics {")
+    assert "staging__stg_customers -> core__customer_360 [style=dashed" in dot.stdout
+    assert run_cli("graph", "example.yaml", "--format", "png", cwd=SPECS).exit_code == 2

@@ -1,0 +1,82 @@
+"""`meshgen explain MODEL`: why a model runs where it runs, and what it touches."""
+
+from __future__ import annotations
+
+from .errors import Location, did_you_mean, fail
+from .ir import Spec
+
+
+def explain(spec: Spec, name: str) -> str:
+    model = spec.model(name)
+    if model is None:
+        raise fail(
+            Location(spec.project.spec_file),
+            f"no model named '{name}'",
+            did_you_mean(name, [m.name for m in spec.models], "models"),
+        )
+    analysis = spec.analysis
+    info = analysis.models[name]
+    lines = [f"model {name}  ({model.location})"]
+    facts = [f"language {model.language}", f"kind {model.kind}"]
+    facts += [f"{key} {value}" for key, value in (("layer", model.layer), ("domain", model.domain), ("owner", model.owner)) if value]
+    lines.append("  " + " · ".join(facts))
+    if model.description:
+        lines.append(f"  {model.description.strip()}")
+    lines += ["", f"engine: {info.engine}  (decided by {info.decision.summary})"]
+    for step in info.decision.trail:
+        mark = "match   " if step.matched else "no match"
+        label = f"{step.kind} {step.name}".strip()
+        lines.append(f"  {mark}  {label} -> {step.engine}: {step.reason}")
+    lines += ["", "upstream:"] + _neighbours(spec, info.upstreams, info.engine)
+    lines += ["", "downstream:"] + _neighbours(spec, analysis.downstreams.get(name, ()), info.engine)
+    lines += ["", "contract:"] + _contract_lines(model)
+    lines += ["", "output columns:"] + _output_lines(info.output)
+    return "\n".join(lines) + "\n"
+
+
+def _neighbours(spec: Spec, names, engine: str) -> list[str]:
+    analysis = spec.analysis
+    if not names:
+        return ["  (none)"]
+    lines = []
+    for other in names:
+        if other not in analysis.models:
+            lines.append(f"  {other}  (source)")
+            continue
+        their = analysis.engine(other)
+        crossing = "  <- crosses engines" if their != engine else ""
+        lines.append(f"  {other}  ({their}){crossing}")
+    return lines
+
+
+def _contract_lines(model) -> list[str]:
+    contract = model.contract
+    if contract is None:
+        return ["  (none)"]
+    title = "inline" if contract.inline else contract.name
+    lines = [f"  {title}" + (f" v{contract.version}" if contract.version else "")]
+    for column in contract.columns:
+        constraints = ", ".join(_constraint_text(c) for c in column.constraints)
+        lines.append(f"    {column.name}: {column.type}" + (f"  [{constraints}]" if constraints else ""))
+    if contract.freshness or contract.availability:
+        lines.append(f"    sla: freshness {contract.freshness or '-'}, availability {contract.availability or '-'}")
+    if contract.consumers:
+        lines.append(f"    consumers: {', '.join(contract.consumers)}")
+    return lines
+
+
+def _constraint_text(constraint) -> str:
+    if constraint.kind == "accepted_values":
+        return "accepted_values " + "/".join(map(str, constraint.values))
+    if constraint.kind == "range":
+        return f"range {constraint.low}..{constraint.high}"
+    if constraint.kind == "check":
+        return f"check {constraint.expression}"
+    return constraint.kind
+
+
+def _output_lines(output) -> list[str]:
+    if output is None:
+        return ["  (unknown: the SQL selects * from a table whose columns are not declared)"]
+    width = max((len(c.name) for c in output), default=0)
+    return [f"  {c.name.ljust(width)}  {c.type or '?'}" for c in output]
