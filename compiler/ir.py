@@ -8,7 +8,8 @@ guards.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+import posixpath
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Union
 
 from .errors import Location
@@ -240,6 +241,10 @@ class Project:
     dialect: str
     spec_file: str  # the spec's file name, as generated headers cite it
     spec_dir: Path  # where sql_file, seed_file and Python entrypoints are read from
+    # The spec's folder relative to the output root (posix); set by the build before emitting,
+    # so generated files can point at spec-relative files (DuckDB path, Python modules) from
+    # wherever they are, without absolute paths.
+    spec_folder: str = "."
     owner: str = ""
     description: str = ""
     start: str = ""
@@ -259,6 +264,12 @@ class Spec:
     models: tuple[Model, ...]
     analysis: Any = None  # the analysis.Analysis, attached by the analyze stage
 
+
+    def path_from(self, generated_dir: str, spec_relative: str) -> str:
+        """A spec-relative path as seen from a generated folder (both relative to the output root)."""
+        depth = [p for p in PurePosixPath(generated_dir).parts if p != "."]
+        target = posixpath.join(self.project.spec_folder, spec_relative)
+        return posixpath.normpath(posixpath.join(*([".."] * len(depth)), target)) if depth else posixpath.normpath(target)
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.name == name), None)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import MeshgenError
@@ -63,8 +64,10 @@ def build(spec_path: Path, display: str | None = None, out: Path | None = None, 
     from . import writer
 
     spec = load(spec_path, display)
-    files = emit_all(spec)
     root = (out or spec_path.parent).resolve()
+    spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root)).as_posix()
+    spec = replace(spec, project=replace(spec.project, spec_folder=spec_folder))
+    files = emit_all(spec)
     plan = writer.plan(root, files, generated_patterns(spec, files))
     if not check:
         if not force:
