@@ -15,7 +15,7 @@ from sqlglot.dialects.dialect import Dialect
 
 @cache
 def _generator(dialect: str, pretty: bool):
-    return Dialect.get_or_raise(dialect).generator(pretty=pretty, comments=True)
+    return Dialect.get_or_raise(dialect).generator(pretty=pretty, comments=False)
 
 
 def generate(expression: exp.Expression, dialect: str, pretty: bool = True) -> str:

@@ -39,6 +39,8 @@ class Analysis:
     models: Mapping[str, ModelAnalysis]
     order: tuple[str, ...]  # topological, ties in spec order
     downstreams: Mapping[str, tuple[str, ...]]  # model or source -> models reading it, in order
+    # Contract `check` expressions, parsed once: expression text -> AST (copy before changing).
+    checks: Mapping[str, exp.Expression] = field(default_factory=dict, compare=False, repr=False)
 
     def engine(self, name: str) -> str:
         return self.models[name].engine
@@ -66,6 +68,7 @@ class _Analyzer:
 
     def run(self) -> Analysis:
         self._check_types()
+        checks = self._parse_checks()
         queries = self._parse_all()
         self.check()
         upstreams = {m.name: self._upstreams(m, queries.get(m.name)) for m in self.spec.models}
@@ -98,6 +101,7 @@ class _Analyzer:
             },
             order=tuple(order),
             downstreams={k: tuple(v) for k, v in downstreams.items()},
+            checks=checks,
         )
 
     # -- SQL and dependencies ------------------------------------------------
@@ -111,6 +115,26 @@ class _Analyzer:
             if query is not None:
                 queries[model.name] = query
         return queries
+
+    def _parse_checks(self) -> dict[str, exp.Expression]:
+        checks: dict[str, exp.Expression] = {}
+        for contract in self.spec.contracts:
+            for column in contract.columns:
+                for constraint in column.constraints:
+                    if constraint.kind != "check" or constraint.expression in checks:
+                        continue
+                    parsed = sqlmod.parse_condition(constraint.expression, self.dialect)
+                    if parsed is None:
+                        self.errors.append(
+                            Diagnostic(
+                                contract.location,
+                                f"contract '{contract.name}': check on '{column.name}' is not a SQL condition: {constraint.expression}",
+                                "write a boolean expression over the row, e.g. `amount >= 0`",
+                            )
+                        )
+                    else:
+                        checks[constraint.expression] = parsed
+        return checks
 
     def _upstreams(self, model: Model, query: exp.Query | None) -> set[str]:
         known = list(self.models) + list(self.sources)

@@ -48,6 +48,19 @@ def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic
     return statements[0], []
 
 
+def parse_condition(text: str, dialect: str) -> exp.Expression | None:
+    """A contract `check`: one boolean expression, no statements, no subqueries."""
+    global parse_count
+    parse_count += 1
+    try:
+        parsed = sqlglot.parse_one(text, dialect=dialect, into=exp.Condition)
+    except SqlglotError:
+        return None
+    if isinstance(parsed, (exp.Query, exp.Column)) or parsed.find(exp.Query):
+        return None
+    return parsed
+
+
 def _parse_diagnostic(model: Model, error: ParseError) -> Diagnostic:
     first = error.errors[0] if error.errors else {}
     line, col = first.get("line") or 1, first.get("col") or 1

@@ -1,10 +1,384 @@
-"""The sqlmesh project emitter (in progress)."""
+"""The SQLMesh project: config, SQL and Python models, external models, unit tests.
+
+Cross-engine wiring (see config.py.j2): SQLMesh gateways are named after the
+spec's environments and carry `meshgen_dbt_suffix`, the schema suffix dbt
+gives that environment. A SQLMesh model reads a dbt model as
+`<schema>@{meshgen_dbt_suffix}.<table>`, so each environment reads the dbt
+table of the same environment, and external_models.yaml declares that table
+once per environment schema with the contract's (or the inferred) columns.
+"""
 
 from __future__ import annotations
 
+import posixpath
+from functools import lru_cache
+from typing import Iterable
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from ..analysis import Analysis
 from ..generated import GeneratedFile
-from ..ir import Spec
+from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
+from ..render import python_literal, render, sql_string
+from ..sqltext import generate, rewrite_tables
+
+SUFFIX_VARIABLE = "meshgen_dbt_suffix"
+_TIME_MACROS = {"date": ("@start_ds", "@end_ds")}  # other types compare against timestamps
+
+# Spec connection key -> SQLMesh connection key, per gateway type.
+_CONNECTION_KEYS = {
+    "postgres": {"host": "host", "port": "port", "user": "user", "password": "password", "database": "database", "sslmode": "sslmode"},
+    "snowflake": {
+        "account": "account",
+        "user": "user",
+        "password": "password",
+        "private_key_path": "private_key_path",
+        "private_key_passphrase": "private_key_passphrase",
+        "role": "role",
+        "warehouse": "warehouse",
+        "database": "database",
+        "authenticator": "authenticator",
+    },
+    "bigquery": {"project": "project", "location": "location", "method": "method", "keyfile": "keyfile"},
+    "databricks": {"host": "server_hostname", "http_path": "http_path", "token": "access_token", "catalog": "catalog"},
+    "trino": {"host": "host", "port": "port", "user": "user", "password": "password", "catalog": "catalog", "http_scheme": "http_scheme"},
+}
+
+
+def default_environment(spec: Spec) -> Environment:
+    """The environment SQLMesh uses without `--gateway`: dev when there is one (local, cheap)."""
+    return next((e for e in spec.environments if e.name == "dev"), spec.environments[0])
+
+
+def dbt_schema(schema: str, environment: Environment) -> str:
+    return environment.schema_for(schema)
+
+
+# -- config -----------------------------------------------------------------
+
+
+def _python_value(value, integer: bool = False) -> str:
+    if isinstance(value, EnvRef):
+        return f"int(env({value.name!r}) or 0)" if integer else f"env({value.name!r})"
+    return python_literal(value)
+
+
+def _connection(spec: Spec, gateway: Gateway) -> str:
+    if gateway.type == "duckdb":
+        path = spec.path_from(spec.output.sqlmesh, str(gateway.get("path", "warehouse.duckdb")))
+        items = [f"'type': 'duckdb'", f"'database': str((HERE / {path!r}).resolve())"]
+        if gateway.get("extensions"):
+            items.append(f"'extensions': {list(gateway.get('extensions'))!r}")
+    else:
+        items = [f"'type': {gateway.type!r}"]
+        mapping = _CONNECTION_KEYS[gateway.type]
+        for key, value in gateway.settings:
+            items.append(f"{mapping[key]!r}: {_python_value(value, integer=key == 'port')}")
+        if gateway.type == "trino" and gateway.get("password"):
+            items.append("'method': 'basic'")
+    return "{" + ", ".join(items) + "}"
+
+
+def _config(spec: Spec) -> GeneratedFile:
+    gateways = [
+        {
+            "name": env.name,
+            "connection": _connection(spec, spec.gateway(env.gateway)),
+            "variables": {"meshgen_env": env.name, SUFFIX_VARIABLE: dbt_schema("", env)},
+        }
+        for env in spec.environments
+    ]
+    text = render(
+        "sqlmesh/config.py.j2",
+        project=spec.project,
+        environments=spec.environments,
+        gateways=gateways,
+        default_gateway=default_environment(spec).name,
+        dialect=spec.project.dialect,
+    )
+    return GeneratedFile(posixpath.join(spec.output.sqlmesh, "config.py"), text)
+
+
+# -- models -----------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _type_sql(type_text: str, dialect: str) -> str:
+    return exp.DataType.build(type_text, dialect=dialect).sql(dialect=dialect)
+
+
+def _identifier(name: str, dialect: str) -> str:
+    return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).sql(dialect=dialect)
+
+
+def _kind(model: Model, spec: Spec, python: bool) -> str:
+    dialect = spec.project.dialect
+    if model.kind == "seed":
+        path = spec.path_from(posixpath.join(spec.output.sqlmesh, "models", model.schema), model.seed_file)
+        return f"SEED (path {sql_string(path)})"
+    if model.kind == "incremental_by_time_range":
+        column = _identifier(model.time_column, dialect)
+        return _python_kind("IncrementalByTimeRangeKind", time_column=model.time_column) if python else f"INCREMENTAL_BY_TIME_RANGE (time_column {column})"
+    if model.kind in ("incremental_by_unique_key", "scd_type_2"):
+        keys = ", ".join(_identifier(k, dialect) for k in model.unique_key)
+        key_sql = keys if len(model.unique_key) == 1 else f"({keys})"
+        if model.kind == "scd_type_2":
+            return f"SCD_TYPE_2_BY_TIME (unique_key {key_sql}, updated_at_name {_identifier(model.updated_at, dialect)})"
+        return f"INCREMENTAL_BY_UNIQUE_KEY (unique_key {key_sql})"
+    if python:
+        return _python_kind("FullKind")
+    return {"full": "FULL", "view": "VIEW"}[model.kind]
+
+
+def _python_kind(kind_class: str, **fields) -> str:
+    name = {"FullKind": "full", "IncrementalByTimeRangeKind": "incremental_by_time_range"}[kind_class]
+    if not fields:
+        return repr(name)
+    options = ", ".join(f"{key!r}: {value!r}" for key, value in fields.items())
+    return "{" + f'"name": {name!r}, ' + options + "}"
+
+
+def _audits(contract: Contract | None, analysis: Analysis, dialect: str) -> list[tuple[str, dict]]:
+    """Contract constraints as SQLMesh built-in audits: (name, {argument: SQL})."""
+    if contract is None:
+        return []
+    not_null = [c.name for c in contract.columns if c.not_null]
+    unique = [c.name for c in contract.columns if c.unique]
+    audits: list[tuple[str, dict]] = []
+    if not_null:
+        audits.append(("not_null", {"columns": not_null}))
+    if unique:
+        audits.append(("unique_values", {"columns": unique}))
+    checks = []
+    for column in contract.columns:
+        for constraint in column.constraints:
+            audits.extend(_column_audit(column.name, constraint))
+            if constraint.kind == "check":
+                checks.append(generate(analysis.checks[constraint.expression], dialect, pretty=False))
+    if checks:
+        audits.append(("forall", {"criteria": checks}))
+    return audits
+
+
+def _column_audit(column: str, constraint: Constraint) -> list[tuple[str, dict]]:
+    if constraint.kind == "accepted_values":
+        return [("accepted_values", {"column": column, "is_in": list(constraint.values)})]
+    if constraint.kind == "range":
+        bounds = {"column": column}
+        if constraint.low is not None:
+            bounds["min_v"] = constraint.low
+        if constraint.high is not None:
+            bounds["max_v"] = constraint.high
+        return [("accepted_range", bounds)]
+    return []
+
+
+def _sql_audit(name: str, args: dict, dialect: str) -> str:
+    parts = []
+    for key, value in args.items():
+        if key == "columns":
+            value_sql = "(" + ", ".join(_identifier(c, dialect) for c in value) + ")"
+        elif key == "column":
+            value_sql = _identifier(value, dialect)
+        elif key == "criteria":
+            value_sql = "(" + ", ".join(value) + ")"
+        elif key == "is_in":
+            value_sql = "(" + ", ".join(_literal_sql(v) for v in value) + ")"
+        else:
+            value_sql = _literal_sql(value)
+        parts.append(f"{key} := {value_sql}")
+    return f"{name}({', '.join(parts)})"
+
+
+def _python_audit(name: str, args: dict) -> str:
+    # Audit columns must be column expressions: a plain string would be compared as a literal.
+    parts = []
+    for key, value in args.items():
+        if key == "columns":
+            value_py = "[" + ", ".join(f"exp.column({c!r})" for c in value) + "]"
+        elif key == "column":
+            value_py = f"exp.column({value!r})"
+        elif key == "criteria":
+            value_py = "[" + ", ".join(f"parse_one({c!r})" for c in value) + "]"
+        else:
+            value_py = repr(value)
+        parts.append(f"{key!r}: {value_py}")
+    return f"({name!r}, {{{', '.join(parts)}}})"
+
+
+def _literal_sql(value) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return sql_string(value)
+
+
+def _columns(model: Model, dialect: str) -> list[tuple[str, str]]:
+    if model.contract is None:
+        return []
+    return [(_identifier(c.name, dialect), _type_sql(c.type, dialect)) for c in model.contract.columns]
+
+
+def _column_descriptions(model: Model) -> list[tuple[str, str]]:
+    if model.contract is None:
+        return []
+    return [(c.name, c.description) for c in model.contract.columns if c.description]
+
+
+def _query(model: Model, spec: Spec) -> str:
+    analysis = spec.analysis
+    dialect = spec.project.dialect
+
+    def to_env_table(name: str, table: exp.Table) -> exp.Expression | None:
+        if name in analysis.models and analysis.engine(name) == "dbt":
+            schema, _, table_name = name.partition(".")
+            # SQLMesh interpolates @{var} inside the identifier at load time.
+            return exp.Table(
+                this=exp.to_identifier(table_name),
+                db=exp.Var(this=f"{schema}@{{{SUFFIX_VARIABLE}}}"),
+                alias=table.args.get("alias"),
+            )
+        return None
+
+    query = rewrite_tables(analysis.models[model.name].query, to_env_table)
+    if model.kind == "incremental_by_time_range":
+        query = _with_time_filter(query, model, analysis, dialect)
+    return generate(query, dialect).rstrip()
+
+
+def _with_time_filter(query: exp.Query, model: Model, analysis: Analysis, dialect: str) -> exp.Query:
+    """Restrict the query to SQLMesh's interval on the time column."""
+    from ..analysis.sql import type_class
+
+    output = {c.name: c.type for c in analysis.models[model.name].output or ()}
+    start, end = _TIME_MACROS.get(type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
+    projection = next((s for s in query.selects if s.alias_or_name == model.time_column), None)
+    source = projection.unalias() if projection is not None else None
+    simple = isinstance(query, exp.Select) and not (query.args.get("group") or query.args.get("distinct") or query.find(exp.Window))
+    if simple and isinstance(source, exp.Column):
+        return query.where(exp.Between(this=source.copy(), low=exp.var(start), high=exp.var(end)), copy=False)
+    column = exp.column(model.time_column, table="_meshgen_interval")
+    return (
+        exp.select("*")
+        .from_(query.subquery("_meshgen_interval"))
+        .where(exp.Between(this=column, low=exp.var(start), high=exp.var(end)))
+    )
+
+
+def _sql_model(model: Model, spec: Spec) -> GeneratedFile:
+    dialect = spec.project.dialect
+    audits = [_sql_audit(name, args, dialect) for name, args in _audits(model.contract, spec.analysis, dialect)]
+    text = render(
+        "sqlmesh/model.sql.j2",
+        model=model,
+        kind=_kind(model, spec, python=False),
+        columns=_columns(model, dialect),
+        column_descriptions=[(_identifier(n, dialect), t) for n, t in _column_descriptions(model)],
+        audits=audits,
+        query=None if model.kind == "seed" else _query(model, spec),
+    )
+    return GeneratedFile(posixpath.join(spec.output.sqlmesh, "models", model.schema, f"{model.table}.sql"), text)
+
+
+def _python_model(model: Model, spec: Spec) -> GeneratedFile:
+    dialect = spec.project.dialect
+    folder = posixpath.join(spec.output.sqlmesh, "models", model.schema)
+    module, function = model.entrypoint.split(":")
+    text = render(
+        "sqlmesh/python_model.py.j2",
+        model=model,
+        kind=_kind(model, spec, python=True),
+        columns=[(c.name, _type_sql(c.type, dialect)) for c in model.contract.columns],
+        column_descriptions=_column_descriptions(model),
+        depends_on=list(spec.analysis.models[model.name].upstreams),
+        audits=[_python_audit(name, args) for name, args in _audits(model.contract, spec.analysis, dialect)],
+        spec_folder=spec.path_from(folder, "."),
+        module=module,
+        function=function,
+    )
+    return GeneratedFile(posixpath.join(folder, f"{model.table}.py"), text)
+
+
+# -- external models and tests ----------------------------------------------
+
+
+def _columns_of(spec: Spec, name: str) -> list[tuple[str, str]]:
+    dialect = spec.project.dialect
+    source = next((s for s in spec.sources if s.name == name), None)
+    if source is not None:
+        return [(c.name, _type_sql(c.type, dialect)) for c in source.columns]
+    model = spec.model(name)
+    if model.contract is not None:
+        return [(c.name, _type_sql(c.type, dialect)) for c in model.contract.columns]
+    output = spec.analysis.models[name].output or ()
+    return [(c.name, _type_sql(c.type, dialect) if c.type else "UNKNOWN") for c in output]
+
+
+def _external_models(spec: Spec, sqlmesh_models: list[Model]) -> GeneratedFile:
+    analysis = spec.analysis
+    read = sorted({u for m in sqlmesh_models for u in analysis.models[m.name].upstreams})
+    tables = []
+    for name in read:
+        if name not in analysis.models:
+            source = next(s for s in spec.sources if s.name == name)
+            tables.append({"name": name, "description": source.description, "columns": _columns_of(spec, name)})
+        elif analysis.engine(name) == "dbt":
+            schema, _, table = name.partition(".")
+            for env in spec.environments:
+                description = f"Built by dbt ({spec.model(name).name}) in environment {env.name}."
+                tables.append({"name": f"{dbt_schema(schema, env)}.{table}", "description": description, "columns": _columns_of(spec, name)})
+    text = render("sqlmesh/external_models.yaml.j2", tables=tables)
+    return GeneratedFile(posixpath.join(spec.output.sqlmesh, "external_models.yaml"), text)
+
+
+def _test_inputs(spec: Spec, given) -> list[tuple[str, list[dict]]]:
+    """Test inputs by the names the model reads under any gateway.
+
+    A dbt upstream is named per environment (`core__dev.x`, `core.x`, ...), and
+    SQLMesh checks inputs against the names of the gateway it runs under, so
+    its rows are given under every environment's name.
+    """
+    inputs = []
+    for table, rows in given:
+        rows = [dict(r) for r in rows]
+        if table in spec.analysis.models and spec.analysis.engine(table) == "dbt":
+            schema, _, name = table.partition(".")
+            inputs.extend((f"{dbt_schema(schema, env)}.{name}", rows) for env in spec.environments)
+        else:
+            inputs.append((table, rows))
+    return inputs
+
+
+def _tests(model: Model, spec: Spec) -> Iterable[GeneratedFile]:
+    for test in model.tests:
+        test_vars = {}
+        if model.kind == "incremental_by_time_range":
+            test_vars = {"start": model.start or "1970-01-01", "end": "2099-12-31"}
+        body = {
+            "id": f"test_{model.schema}__{model.table}__{test.name}",
+            "model": model.name,
+            "description": test.description,
+            "vars": test_vars,
+            "inputs": _test_inputs(spec, test.given),
+            "expect": [dict(r) for r in test.expect],
+        }
+        path = posixpath.join(spec.output.sqlmesh, "tests", f"test_{model.schema}__{model.table}__{test.name}.yaml")
+        yield GeneratedFile(path, render("sqlmesh/test.yaml.j2", test=body))
 
 
 def emit(spec: Spec) -> list[GeneratedFile]:
-    return []
+    analysis = spec.analysis
+    models = [spec.model(name) for name in analysis.order if analysis.engine(name) == "sqlmesh"]
+    if not models:
+        return []
+    files = [
+        _config(spec),
+        GeneratedFile(posixpath.join(spec.output.sqlmesh, ".gitignore"), render("sqlmesh/gitignore.j2")),
+        _external_models(spec, models),
+    ]
+    for model in models:
+        files.append(_python_model(model, spec) if model.language == "python" else _sql_model(model, spec))
+        files.extend(_tests(model, spec))
+    return files

@@ -1,0 +1,167 @@
+"""Deterministic raw data for specs/example.yaml, and the expected results tests compute from it.
+
+The integration tests seed these rows into DuckDB, run the real engines, and
+compare table contents with what the functions here compute in plain Python.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+MCC_CODES = ["5411", "5541", "5812", "5999", "6011", "4111", "7995"]  # 7995 (betting) is not in the seed
+
+
+def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
+    """Rows for every raw source; `label` marks names so two environments hold different data."""
+    rng = random.Random(seed)
+    customers = []
+    for customer_id in range(1, 41):
+        customers.append(
+            {
+                "customer_id": customer_id,
+                "first_name": f" {label.title()}{customer_id} ",
+                "last_name": "Doe",
+                "email": f"C{customer_id}@Example.com",
+                "date_of_birth": date(1960 + customer_id % 40, 1 + customer_id % 12, 1 + customer_id % 28),
+                "segment": rng.choice(["Retail", "premier", "PRIVATE", None]),
+                "country_code": rng.choice(["de", "FR", "nl"]),
+                "signup_date": date(2020, 1, 1) + timedelta(days=customer_id * 11),
+                "is_active": rng.choice([True, True, False, None]),
+                "updated_at": datetime(2024, 1, 1) + timedelta(hours=customer_id),
+            }
+        )
+    accounts = []
+    for account_id in range(1, 81):
+        customer_id = 1 + (account_id - 1) % 40
+        closed = rng.random() < 0.1
+        accounts.append(
+            {
+                "account_id": account_id,
+                "customer_id": customer_id,
+                "product_type": rng.choice(["checking", "Savings", "credit_card", "mortgage", "premier_checking"]),
+                "opened_date": date(2021, 1, 1) + timedelta(days=account_id * 5),
+                "closed_date": date(2024, 2, 1) if closed else None,
+                "balance": Decimal(rng.randint(-50000, 2000000)) / 100,
+                "credit_limit": Decimal(rng.choice([0, 100000, 500000])) / 100,
+                "status": "closed" if closed else rng.choice(["open", "open", "OPEN", "frozen"]),
+                "currency": "EUR",
+            }
+        )
+    merchants = [
+        {
+            "merchant_id": merchant_id,
+            "merchant_name": f"Merchant {merchant_id}",
+            "mcc_code": MCC_CODES[merchant_id % len(MCC_CODES)],
+            "country_code": "DE",
+            "is_high_risk": merchant_id in (3, 7) or None if merchant_id % 5 == 0 else merchant_id in (3, 7),
+        }
+        for merchant_id in range(1, 16)
+    ]
+    transactions = []
+    start = datetime(2024, 1, 1)
+    for transaction_id in range(1, 601):
+        when = start + timedelta(minutes=rng.randint(0, 60 * 24 * 90))
+        if transaction_id % 97 == 0:
+            when = transactions[-1]["transaction_time"] + timedelta(minutes=5)  # bursts for the velocity rule
+        transactions.append(
+            {
+                "transaction_id": transaction_id,
+                "account_id": rng.randint(1, 85),  # a few accounts do not exist
+                "merchant_id": rng.randint(1, 15),
+                "amount": Decimal(rng.choice([rng.randint(100, 20000), rng.randint(100000, 900000)])) / 100,
+                "currency": rng.choice(["eur", "EUR"]),
+                "channel": rng.choice(["card", "online", "ATM", "branch"]),
+                "transaction_time": when,
+                "status": rng.choice(["settled", "settled", "SETTLED", "pending", "declined"]),
+            }
+        )
+    tickets = [
+        {
+            "ticket_id": ticket_id,
+            "customer_id": 1 + ticket_id % 40,
+            "opened_at": datetime(2024, 2, 1) + timedelta(hours=ticket_id * 7),
+            "closed_at": datetime(2024, 2, 1) + timedelta(hours=ticket_id * 7 + 3) if ticket_id % 3 else None,
+            "channel": rng.choice(["phone", "Chat", "email"]),
+            "category": rng.choice(["card", "loan", "app"]),
+            "priority": rng.choice(["low", "High"]),
+            "satisfaction_score": rng.choice([1, 2, 3, 4, 5, None]),
+            "updated_at": datetime(2024, 3, 1) + timedelta(hours=ticket_id),
+        }
+        for ticket_id in range(1, 61)
+    ]
+    return {
+        "raw.customers": customers,
+        "raw.accounts": accounts,
+        "raw.transactions": transactions,
+        "raw.merchants": merchants,
+        "raw.support_tickets": tickets,
+    }
+
+
+def seed(connection, spec, data: dict[str, list[dict]], schema_suffix: str = "") -> None:
+    """Create the raw tables with the spec's source column types and insert the rows."""
+    for source in spec.sources:
+        schema = source.schema + schema_suffix
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        columns = ", ".join(f"{c.name} {c.type}" for c in source.columns)
+        connection.execute(f"CREATE OR REPLACE TABLE {schema}.{source.table} ({columns})")
+        rows = data[source.name]
+        if rows:
+            names = [c.name for c in source.columns]
+            placeholders = ", ".join("?" for _ in names)
+            connection.executemany(
+                f"INSERT INTO {schema}.{source.table} VALUES ({placeholders})",
+                [[row.get(n) for n in names] for row in rows],
+            )
+
+
+# -- expected results, computed in Python from the raw rows -------------------
+
+
+def settled_transactions(data) -> list[dict]:
+    accounts = {a["account_id"]: a for a in data["raw.accounts"]}
+    merchants = {m["merchant_id"]: m for m in data["raw.merchants"]}
+    rows = []
+    for t in data["raw.transactions"]:
+        if t["status"].lower() != "settled" or t["account_id"] not in accounts:
+            continue
+        merchant = merchants.get(t["merchant_id"])
+        rows.append(
+            {
+                **t,
+                "customer_id": accounts[t["account_id"]]["customer_id"],
+                "merchant_is_high_risk": bool(merchant and merchant["is_high_risk"]),
+                "channel": t["channel"].lower(),
+            }
+        )
+    return rows
+
+
+def expected_fraud_alerts(data) -> dict[int, tuple[str, int]]:
+    """transaction_id -> (alert_reason, risk_score), as risk.fraud_alerts computes them."""
+    transactions = settled_transactions(data)
+    by_customer = defaultdict(list)
+    for t in transactions:
+        by_customer[t["customer_id"]].append(t["transaction_time"])
+    alerts = {}
+    for t in transactions:
+        window_start = t["transaction_time"] - timedelta(hours=1)
+        last_hour = sum(1 for when in by_customer[t["customer_id"]] if window_start <= when <= t["transaction_time"])
+        risky, fast, large = t["merchant_is_high_risk"], last_hour >= 5, t["amount"] >= 5000
+        if not (risky or fast or large):
+            continue
+        reason = "high_risk_merchant" if risky else "velocity" if fast else "large_amount"
+        alerts[t["transaction_id"]] = (reason, min(100, 50 * risky + 30 * fast + 40 * large))
+    return alerts
+
+
+def expected_large_cash(data) -> dict[tuple[int, date], Decimal]:
+    """(customer_id, activity_date) -> cash_total, as compliance.large_cash_movements computes it."""
+    totals: dict[tuple[int, date], Decimal] = defaultdict(Decimal)
+    for t in settled_transactions(data):
+        if t["channel"] in ("atm", "branch"):
+            totals[(t["customer_id"], t["transaction_time"].date())] += abs(t["amount"])
+    return {key: total for key, total in totals.items() if total >= 10000}
