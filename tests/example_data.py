@@ -78,6 +78,7 @@ def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
                 "status": rng.choice(["settled", "settled", "SETTLED", "pending", "declined"]),
             }
         )
+    transactions.extend(_scenarios(len(transactions)))
     tickets = [
         {
             "ticket_id": ticket_id,
@@ -99,6 +100,22 @@ def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
         "raw.merchants": merchants,
         "raw.support_tickets": tickets,
     }
+
+
+def _scenarios(last_id: int) -> list[dict]:
+    """Rows that must trigger the anomaly and large-cash models (ids after the random ones)."""
+    base = {"currency": "EUR", "status": "settled", "merchant_id": 1}
+    rows = [
+        {**base, "account_id": 1, "amount": Decimal("10.00"), "channel": "card", "transaction_time": datetime(2024, 1, 2 + day, 9)}
+        for day in range(12)
+    ]
+    rows.append({**base, "account_id": 1, "amount": Decimal("9000.00"), "channel": "card", "transaction_time": datetime(2024, 1, 20, 9)})
+    rows.append({**base, "account_id": 2, "amount": Decimal("6000.00"), "channel": "branch", "transaction_time": datetime(2024, 2, 5, 10)})
+    rows.append({**base, "account_id": 2, "amount": Decimal("5000.00"), "channel": "ATM", "transaction_time": datetime(2024, 2, 5, 15)})
+    return [{"transaction_id": last_id + i + 1, **row} for i, row in enumerate(rows)]
+
+
+OUTLIER_TRANSACTION_ID = 613  # the 9000.00 card payment of customer 1, after 12 payments of 10.00
 
 
 def seed(connection, spec, data: dict[str, list[dict]], schema_suffix: str = "") -> None:

@@ -18,8 +18,17 @@ HERE = Path(__file__).resolve().parent
 
 
 def env(name: str) -> str:
-    """A value from the environment; empty until the gateway that needs it is used."""
-    return os.environ.get(name, "")
+    """A value from the environment.
+
+    Unset variables become a placeholder that names them, so the config loads
+    on a machine without another environment's secrets, and a gateway used
+    without its variables fails saying which one is missing.
+    """
+    return os.environ.get(name) or f"<environment variable {name} is not set>"
+
+
+def env_int(name: str) -> int:
+    return int(os.environ.get(name) or 0)
 
 
 config = Config(
@@ -33,7 +42,7 @@ config = Config(
             variables={'meshgen_env': 'ci', 'meshgen_dbt_suffix': '__ci'},
         ),
         'prod': GatewayConfig(
-            connection={'type': 'postgres', 'host': env('ACME_PG_HOST'), 'port': 5432, 'user': env('ACME_PG_USER'), 'password': env('ACME_PG_PASSWORD'), 'database': 'analytics'},
+            connection={'type': 'postgres', 'host': env('ACME_PG_HOST'), 'port': 5432, 'user': env('ACME_PG_USER'), 'password': env('ACME_PG_PASSWORD'), 'database': 'analytics', 'check_import': False},
             variables={'meshgen_env': 'prod', 'meshgen_dbt_suffix': ''},
         ),
     },
