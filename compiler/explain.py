@@ -22,11 +22,17 @@ def explain(spec: Spec, name: str) -> str:
     lines.append("  " + " · ".join(facts))
     if model.description:
         lines.append(f"  {model.description.strip()}")
+    stage, batch = analysis.stage_of(name)
     lines += ["", f"engine: {info.engine}  (decided by {info.decision.summary})"]
     for step in info.decision.trail:
         mark = "match   " if step.matched else "no match"
         label = f"{step.kind} {step.name}".strip()
         lines.append(f"  {mark}  {label} -> {step.engine}: {step.reason}")
+    lines += [
+        "",
+        f"stage: {stage.index} of {len(analysis.stages)} ({stage.engine}), batch {batch} of {len(stage.batches)}"
+        + f" with {', '.join(m for m in stage.batches[batch - 1] if m != name) or 'no other model'}",
+    ]
     lines += ["", "upstream:"] + _neighbours(spec, info.upstreams, info.engine)
     lines += ["", "downstream:"] + _neighbours(spec, analysis.downstreams.get(name, ()), info.engine)
     lines += ["", "contract:"] + _contract_lines(model)

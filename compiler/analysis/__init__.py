@@ -19,6 +19,7 @@ from . import sql as sqlmod
 from .engines import Decision
 from .graph import find_cycles, topological_order
 from .sql import OutputColumn
+from .stages import Stage, plan_stages
 
 # dbt adapters that run dbt Python models.
 DBT_PYTHON_GATEWAYS = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
@@ -39,11 +40,17 @@ class Analysis:
     models: Mapping[str, ModelAnalysis]
     order: tuple[str, ...]  # topological, ties in spec order
     downstreams: Mapping[str, tuple[str, ...]]  # model or source -> models reading it, in order
+    stages: tuple[Stage, ...] = ()
     # Contract `check` expressions, parsed once: expression text -> AST (copy before changing).
     checks: Mapping[str, exp.Expression] = field(default_factory=dict, compare=False, repr=False)
 
     def engine(self, name: str) -> str:
         return self.models[name].engine
+
+    def stage_of(self, name: str) -> tuple[Stage, int]:
+        """The model's stage and its 1-based batch number in it."""
+        stage = next(s for s in self.stages if name in s.models)
+        return stage, next(i for i, batch in enumerate(stage.batches, 1) if name in batch)
 
     def cross_engine_edges(self) -> list[tuple[str, str]]:
         return [
@@ -101,6 +108,9 @@ class _Analyzer:
             },
             order=tuple(order),
             downstreams={k: tuple(v) for k, v in downstreams.items()},
+            stages=plan_stages(
+                self.spec.models, order, {n: d.engine for n, d in decisions.items()}, upstreams, self.spec.limits
+            ),
             checks=checks,
         )
 
