@@ -289,13 +289,22 @@ def _python_model(model: Model, spec: Spec) -> GeneratedFile:
     dialect = spec.project.dialect
     folder = posixpath.join(spec.output.sqlmesh, "models", model.schema)
     module, function = model.entrypoint.split(":")
+    analysis = spec.analysis
+    upstreams = analysis.models[model.name].upstreams
+    dbt_upstreams = {u: tuple(u.split(".")) for u in upstreams if u in analysis.models and analysis.engine(u) == "dbt"}
+    depends_on = []
+    for upstream in upstreams:  # a dbt upstream is declared under every environment's name
+        depends_on.extend(_environment_names(spec, upstream) if upstream in dbt_upstreams else [upstream])
     text = render(
         "sqlmesh/python_model.py.j2",
         model=model,
         kind=_kind(model, spec, python=True),
         columns=[(c.name, _type_sql(c.type, dialect)) for c in model.contract.columns],
         column_descriptions=_column_descriptions(model),
-        depends_on=list(spec.analysis.models[model.name].upstreams),
+        depends_on=depends_on,
+        dbt_upstreams=dbt_upstreams,
+        dialect=dialect,
+        suffix_variable=SUFFIX_VARIABLE,
         audits=[_python_audit(name, args) for name, args in _audits(model.contract, spec.analysis, dialect)],
         spec_folder=spec.path_from(folder, "."),
         module=module,
@@ -328,12 +337,17 @@ def _external_models(spec: Spec, sqlmesh_models: list[Model]) -> GeneratedFile:
             source = next(s for s in spec.sources if s.name == name)
             tables.append({"name": name, "description": source.description, "columns": _columns_of(spec, name)})
         elif analysis.engine(name) == "dbt":
-            schema, _, table = name.partition(".")
-            for env in spec.environments:
-                description = f"Built by dbt ({spec.model(name).name}) in environment {env.name}."
-                tables.append({"name": f"{dbt_schema(schema, env)}.{table}", "description": description, "columns": _columns_of(spec, name)})
+            for env, env_name in zip(spec.environments, _environment_names(spec, name)):
+                description = f"Built by dbt ({name}) in environment {env.name}."
+                tables.append({"name": env_name, "description": description, "columns": _columns_of(spec, name)})
     text = render("sqlmesh/external_models.yaml.j2", tables=tables)
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "external_models.yaml"), text)
+
+
+def _environment_names(spec: Spec, name: str) -> list[str]:
+    """A dbt-built table's name in every environment, as SQLMesh sees it."""
+    schema, _, table = name.partition(".")
+    return [f"{dbt_schema(schema, env)}.{table}" for env in spec.environments]
 
 
 def _test_inputs(spec: Spec, given) -> list[tuple[str, list[dict]]]:
@@ -347,8 +361,7 @@ def _test_inputs(spec: Spec, given) -> list[tuple[str, list[dict]]]:
     for table, rows in given:
         rows = [dict(r) for r in rows]
         if table in spec.analysis.models and spec.analysis.engine(table) == "dbt":
-            schema, _, name = table.partition(".")
-            inputs.extend((f"{dbt_schema(schema, env)}.{name}", rows) for env in spec.environments)
+            inputs.extend((name, rows) for name in _environment_names(spec, table))
         else:
             inputs.append((table, rows))
     return inputs
