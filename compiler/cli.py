@@ -153,6 +153,25 @@ def graph(
 
 
 @app.command()
+@_handles_errors
+def run(
+    spec: Path = SpecArgument,
+    env: str = typer.Option(..., "--env", "-e", help="Environment to run in."),
+    select: Optional[list[str]] = typer.Option(None, "--select", help="Run only these models (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages, checks and commands; run nothing."),
+) -> None:
+    """Build, then run the stages in order with the real sqlmesh and dbt CLIs."""
+    from .pipeline import build as run_build
+    from .runner import run as run_stages
+
+    result = run_build(spec, str(spec), check=dry_run)
+    if dry_run and result.plan.stale:
+        typer.echo("note: the generated files are stale; `meshgen run` rebuilds them before running", err=True)
+    code = run_stages(result.spec, result.root, env, list(select or ()), dry_run, typer.echo)
+    raise typer.Exit(code)
+
+
+@app.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors and other tools)."""
     from .resources import schema_path
