@@ -45,10 +45,10 @@ def reads_other_engine(spec: Spec, model_name: str) -> bool:
     return any(u in analysis.models and analysis.engine(u) != engine for u in analysis.models[model_name].upstreams)
 
 
-def sqlmesh_commands(spec: Spec, stage: Stage, env: Environment) -> list[list[str]]:
+def sqlmesh_commands(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[list[str]]:
     base = ["sqlmesh", "-p", spec.output.sqlmesh, "--gateway", env.name, "plan"]
     if not env.is_prod:
-        base.append(env.name)
+        base.append(name or env.name)
     base += ["--auto-apply", "--no-prompts", "--skip-tests"]
     # Select only this stage: later SQLMesh stages need tables that dbt has not built yet.
     commands = [base + [arg for m in stage.models for arg in ("--select-model", m)]]
@@ -59,7 +59,7 @@ def sqlmesh_commands(spec: Spec, stage: Stage, env: Environment) -> list[list[st
     return commands
 
 
-def dbt_commands(spec: Spec, stage: Stage, env: Environment) -> list[list[str]]:
+def dbt_commands(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[list[str]]:
     project = spec.output.dbt
     nodes = [dbt_node_name(m) for m in stage.models]
     return [
@@ -67,11 +67,17 @@ def dbt_commands(spec: Spec, stage: Stage, env: Environment) -> list[list[str]]:
     ]
 
 
-def commands(spec: Spec, stage: Stage, env: Environment) -> list[list[str]]:
-    return (sqlmesh_commands if stage.engine == "sqlmesh" else dbt_commands)(spec, stage, env)
+def commands(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[list[str]]:
+    """The stage's commands; `name` renames a non-prod environment (see ENVIRONMENT_OVERRIDE)."""
+    return (sqlmesh_commands if stage.engine == "sqlmesh" else dbt_commands)(spec, stage, env, name)
 
 
-def prerequisites(spec: Spec, stage: Stage, env: Environment) -> list[Prerequisite]:
+# Set to run a non-prod environment under another name, e.g. one per pull request:
+# SQLMesh plans into that environment and both engines use `<schema>__<name>`.
+ENVIRONMENT_OVERRIDE = "MESHGEN_ENVIRONMENT"
+
+
+def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[Prerequisite]:
     """Tables the stage reads from outside itself must exist; contracts with an SLA must be fresh."""
     analysis = spec.analysis
     inside = set(stage.models)
@@ -82,7 +88,7 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment) -> list[Prerequisi
         if model is None:
             checks.append(Prerequisite("table_exists", name, "source"))
             continue
-        table = f"{env.schema_for(model.schema)}.{model.table}"
+        table = f"{_schema(model.schema, env, name)}.{model.table}"
         earlier = analysis.stage_of(name)[0]
         checks.append(Prerequisite("table_exists", table, f"built by stage {earlier.index} ({earlier.engine})"))
         column = _freshness_column(model)
@@ -90,6 +96,10 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment) -> list[Prerequisi
             reason = f"contract {model.contract.name} promises freshness {model.contract.freshness}"
             checks.append(Prerequisite("fresh", table, reason, column=column, max_age=model.contract.freshness))
     return checks
+
+
+def _schema(schema: str, env: Environment, name: str) -> str:
+    return schema if env.is_prod else f"{schema}__{name or env.name}"
 
 
 def _freshness_column(model) -> str:

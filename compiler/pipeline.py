@@ -27,10 +27,10 @@ def load(spec_path: Path, display: str | None = None) -> Spec:
 
 
 def emit_all(spec: Spec) -> list[GeneratedFile]:
-    from .emit import contracts, dbt, docs, orchestration, sqlmesh
+    from .emit import ci, contracts, dbt, docs, orchestration, sqlmesh
 
     files: list[GeneratedFile] = []
-    for emitter in (sqlmesh, dbt, contracts, orchestration, docs):
+    for emitter in (sqlmesh, dbt, contracts, orchestration, ci, docs):
         files.extend(with_header(f, spec.project.spec_file) for f in emitter.emit(spec))
     _refuse_collisions(files)
     return files

@@ -8,6 +8,7 @@ tool's own error.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -22,7 +23,7 @@ from typing import Callable
 from .analysis.stages import Stage
 from .errors import Location, did_you_mean, fail
 from .ir import Environment, Spec
-from .orchestration import Prerequisite, commands, database_path, dbt_node_name, prerequisites
+from .orchestration import ENVIRONMENT_OVERRIDE, Prerequisite, commands, database_path, dbt_node_name, prerequisites
 
 Echo = Callable[[str], None]
 _TAIL_LINES = 25
@@ -80,23 +81,24 @@ def tool_path(name: str) -> str:
     return found
 
 
-def describe(spec: Spec, env: Environment, stages: list[Stage]) -> str:
+def describe(spec: Spec, env: Environment, stages: list[Stage], name: str) -> str:
     """The plan `--dry-run` prints."""
-    lines = [f"{spec.project.name}: {len(stages)} stage(s) in environment {env.name}"]
+    shown = f"{env.name} (as {name})" if name else env.name
+    lines = [f"{spec.project.name}: {len(stages)} stage(s) in environment {shown}"]
     for stage in stages:
         lines.append(f"stage {stage.index} ({stage.engine}): {', '.join(stage.models)}")
-        for check in prerequisites(spec, stage, env):
+        for check in prerequisites(spec, stage, env, name):
             lines.append(f"  check {check.check} {check.table}" + (f" within {check.max_age}" if check.max_age else ""))
-        for command in commands(spec, stage, env):
+        for command in commands(spec, stage, env, name):
             lines.append(f"  $ {shlex.join(command)}")
     return "\n".join(lines)
 
 
-def check_prerequisites(spec: Spec, root: Path, env: Environment, stage: Stage) -> str:
+def check_prerequisites(spec: Spec, root: Path, env: Environment, stage: Stage, name: str) -> str:
     """An error message, or "" when every prerequisite holds (checked on DuckDB gateways)."""
     if spec.gateway(env.gateway).type != "duckdb":
         return ""
-    checks = prerequisites(spec, stage, env)
+    checks = prerequisites(spec, stage, env, name)
     if not checks:
         return ""
     try:
@@ -154,11 +156,11 @@ def failing_model(stage: Stage, output: str) -> str:
     return ""
 
 
-def run_stage(spec: Spec, root: Path, env: Environment, stage: Stage) -> StageFailure | None:
-    problem = check_prerequisites(spec, root, env, stage)
+def run_stage(spec: Spec, root: Path, env: Environment, stage: Stage, name: str) -> StageFailure | None:
+    problem = check_prerequisites(spec, root, env, stage, name)
     if problem:
         return StageFailure(stage, "", problem)
-    for command in commands(spec, stage, env):
+    for command in commands(spec, stage, env, name):
         argv = [tool_path(command[0]), *command[1:]]
         result = subprocess.run(argv, cwd=root, capture_output=True, text=True)
         if result.returncode != 0:
@@ -172,16 +174,17 @@ def run_stage(spec: Spec, root: Path, env: Environment, stage: Stage) -> StageFa
 
 def run(spec: Spec, root: Path, env_name: str, select: list[str], dry_run: bool, echo: Echo) -> int:
     env = environment(spec, env_name)
+    name = "" if env.is_prod else os.environ.get(ENVIRONMENT_OVERRIDE, "")
     stages = selected_stages(spec, select)
     if dry_run:
-        echo(describe(spec, env, stages))
+        echo(describe(spec, env, stages, name))
         return 0
     total = len(stages)
     started = time.monotonic()
     for position, stage in enumerate(stages, 1):
         echo(f"[{position}/{total}] stage {stage.index} · {stage.engine} · {', '.join(stage.models)}")
         stage_started = time.monotonic()
-        failure = run_stage(spec, root, env, stage)
+        failure = run_stage(spec, root, env, stage, name)
         if failure:
             echo(failure.report(len(spec.analysis.stages)))
             return 1

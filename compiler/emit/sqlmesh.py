@@ -88,7 +88,6 @@ def _config(spec: Spec) -> GeneratedFile:
         {
             "name": env.name,
             "connection": _connection(spec, spec.gateway(env.gateway)),
-            "variables": {"meshgen_env": env.name, SUFFIX_VARIABLE: dbt_schema("", env)},
         }
         for env in spec.environments
     ]
