@@ -47,7 +47,7 @@ def test_hooks_regenerate_then_pass_and_catch_hand_edits(tmp_path):
     spec.write_text(spec.read_text().replace("  - name: marts.daily_revenue\n", "  - name: marts.daily_revenue\n    description: Revenue per day.\n"))
     git(repo, "add", ".")
     stale = hook(repo, "meshgen-check", home)
-    assert stale.returncode == 1 and "out of date: docs/lineage.md" in stale.stdout
+    assert stale.returncode == 1 and "out of date: transforms/shared/contracts/marts.daily_revenue.odcs.yaml" in stale.stdout
     changed = hook(repo, "meshgen-build", home)
     assert changed.returncode == 1, "regenerating files fails the hook, like a formatter"
     git(repo, "add", ".")
