@@ -171,6 +171,55 @@ def run(
     raise typer.Exit(code)
 
 
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+@app.command()
+@_handles_errors
+def diff(
+    spec: Path = SpecArgument,
+    base: str = typer.Option(..., "--base", help="A git ref (main, HEAD~1, origin/main) or a spec file to compare with."),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or github (annotations)."),
+) -> None:
+    """Classify every change since --base as breaking or safe; exit 1 on a breaking contract change without a major bump."""
+    import json
+
+    from . import diff as change_safety
+    from .pipeline import load
+
+    changes = change_safety.diff(change_safety.load_base(spec, base), load(spec, str(spec)))
+    if format == DiffFormat.json:
+        typer.echo(json.dumps({"base": base, "changes": [c.as_dict() for c in changes]}, indent=2))
+    elif format == DiffFormat.github:
+        typer.echo(change_safety.render_github(changes, change_safety.repository_path(spec)), nl=False)
+    else:
+        typer.echo(change_safety.render_text(changes, base), nl=False)
+    raise typer.Exit(EXIT_USER_ERROR if change_safety.failed(changes) else 0)
+
+
+@app.command()
+@_handles_errors
+def impact(
+    model: str = typer.Argument(..., help="The model, schema.table."),
+    spec: Path = typer.Option(Path("meshgen.yaml"), "--spec", "-s", help="The spec file."),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Everything downstream of a model, across both engines, with stages and contract consumers."""
+    import json
+
+    from . import diff as change_safety
+    from .pipeline import load
+
+    report = change_safety.impact(load(spec, str(spec)), model)
+    if format == DiffFormat.json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(change_safety.render_impact(report), nl=False)
+
+
 @app.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors and other tools)."""

@@ -45,6 +45,7 @@ class Column:
     type: str
     description: str = ""
     constraints: tuple[Constraint, ...] = ()
+    location: Location = field(default=Location(""), compare=False)
 
     def has(self, kind: str) -> bool:
         return any(c.kind == kind for c in self.constraints)
@@ -263,6 +264,8 @@ class Spec:
     limits: Limits
     models: tuple[Model, ...]
     analysis: Any = None  # the analysis.Analysis, attached by the analyze stage
+    # Where each top-level section starts (`models`, `contracts`, ...), for changes to whole sections.
+    section_locations: Mapping[str, Location] = field(default_factory=dict, compare=False)
 
 
     def path_from(self, generated_dir: str, spec_relative: str) -> str:

@@ -74,6 +74,7 @@ class Resolver:
             engines=self._engines(),
             limits=Limits(**self.data.get("orchestration", {})),
             models=models,
+            section_locations={key: self.spec.location((key,), at_key=True) for key in self.data},
         )
         if self.errors:
             raise MeshgenError(self.errors)
@@ -150,8 +151,9 @@ class Resolver:
     def _columns(self, raw: dict, path: JsonPath) -> tuple[Column, ...]:
         columns = []
         for name, value in (raw or {}).items():
+            where = self.spec.location(path + (name,), at_key=True)
             if isinstance(value, str):
-                columns.append(Column(name=name, type=_normalise_type(value)))
+                columns.append(Column(name=name, type=_normalise_type(value), location=where))
                 continue
             constraints = tuple(
                 self._constraint(c, path + (name, "constraints", i)) for i, c in enumerate(value.get("constraints", ()))
@@ -162,6 +164,7 @@ class Resolver:
                     type=_normalise_type(value["type"]),
                     description=value.get("description", ""),
                     constraints=constraints,
+                    location=where,
                 )
             )
         return tuple(columns)
@@ -193,7 +196,7 @@ class Resolver:
             availability=sla.get("availability", ""),
             consumers=tuple(raw.get("consumers", ())),
             inline=inline,
-            location=self.loc(path),
+            location=self.spec.location(path, at_key=True),
         )
 
     def _contracts(self) -> tuple[Contract, ...]:

@@ -1,0 +1,502 @@
+"""Change safety: classify every change between two versions of a spec, and what it affects.
+
+A change is breaking when a consumer on either engine can stop working: a
+contract column dropped or renamed, a type narrowed or changed to another
+family, a constraint added or tightened, a read model removed, renamed or
+moved to the other engine, a grain changed, an environment or gateway
+removed. Everything else is safe. A breaking change to a contract whose
+major version did not go up fails the diff.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+from .errors import Location, MeshgenError, fail
+from .ir import Column, Constraint, Contract, Spec
+
+BREAKING, SAFE = "breaking", "safe"
+
+
+@dataclass
+class Change:
+    kind: str  # breaking | safe
+    subject: str  # what changed: a contract, column, model, environment...
+    message: str
+    location: Location
+    contract: str = ""  # the contract the change belongs to, if any
+    acknowledged: bool = True  # False: breaking change without a major version bump
+    affected_models: list[str] = field(default_factory=list)
+    consumers: list[str] = field(default_factory=list)
+    stages: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data["location"] = str(self.location)
+        return data
+
+
+# -- loading the base ---------------------------------------------------------
+
+
+def load_base(spec_path: Path, base: str) -> Spec:
+    """The old spec from a file, or from a git ref (`git show REF:path`, with its folder)."""
+    from .pipeline import load
+
+    candidate = Path(base)
+    if candidate.is_file():
+        return load(candidate, str(candidate))
+    folder = spec_path.resolve().parent
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    prefix = folder.relative_to(Path(top.strip()).resolve()).as_posix()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", base, "--", prefix if prefix != "." else "."],
+        cwd=top.strip(),
+        capture_output=True,
+    )
+    if archive.returncode != 0:
+        raise fail(Location(base), f"cannot read the spec at git ref '{base}'", archive.stderr.decode(errors="replace").strip())
+    work = Path(tempfile.mkdtemp(prefix="meshgen-base-"))
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(work, filter="data")
+    old = work / prefix / spec_path.name if prefix != "." else work / spec_path.name
+    if not old.is_file():
+        raise fail(Location(base), f"{spec_path.name} does not exist at git ref '{base}'", "pass --base with a ref where the spec exists")
+    try:
+        return load(old, f"{base}:{spec_path.name}")
+    except MeshgenError as error:
+        raise fail(Location(base), f"the spec at '{base}' is invalid:\n{error.render()}") from None
+
+
+def repository_path(spec_path: Path) -> str:
+    """The spec's path from the top of its git repository (what GitHub annotations need)."""
+    folder = spec_path.resolve().parent
+    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0:
+        return spec_path.as_posix()
+    return spec_path.resolve().relative_to(Path(result.stdout.strip()).resolve()).as_posix()
+
+
+def _git(folder: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise fail(Location(str(folder)), "not inside a git repository", "pass --base a file instead of a git ref")
+    return result.stdout
+
+
+# -- comparing -----------------------------------------------------------------
+
+_INTEGER_WIDTH = {"tinyint": 1, "smallint": 2, "int2": 2, "integer": 4, "int": 4, "int4": 4, "bigint": 8, "int8": 8, "hugeint": 16}
+_FLOAT_WIDTH = {"real": 4, "float4": 4, "float": 8, "double": 8, "double precision": 8, "float8": 8}
+_TEXT = ("varchar", "text", "string", "char", "character varying")
+
+
+def type_change(old: str, new: str) -> str:
+    """"" when equal, "widened" when every old value fits, else "narrowed" or "changed"."""
+    if old == new:
+        return ""
+    base_old, args_old = _split_type(old)
+    base_new, args_new = _split_type(new)
+    if base_old in _INTEGER_WIDTH and base_new in _INTEGER_WIDTH:
+        return "widened" if _INTEGER_WIDTH[base_new] >= _INTEGER_WIDTH[base_old] else "narrowed"
+    if base_old in _FLOAT_WIDTH and base_new in _FLOAT_WIDTH:
+        return "widened" if _FLOAT_WIDTH[base_new] >= _FLOAT_WIDTH[base_old] else "narrowed"
+    if base_old in _INTEGER_WIDTH and (base_new in _FLOAT_WIDTH or base_new in ("decimal", "numeric")):
+        return "widened"
+    if base_old in ("decimal", "numeric") and base_new in ("decimal", "numeric"):
+        precision_old, scale_old = (args_old + [18, 3])[:2]
+        precision_new, scale_new = (args_new + [18, 3])[:2]
+        fits = scale_new >= scale_old and precision_new - scale_new >= precision_old - scale_old
+        return "widened" if fits else "narrowed"
+    if base_old in _TEXT and base_new in _TEXT:
+        if not args_new:
+            return "widened"
+        return "widened" if args_old and args_new[0] >= args_old[0] else "narrowed"
+    return "changed"
+
+
+def _split_type(text: str) -> tuple[str, list[int]]:
+    match = re.match(r"^([a-z ]+?)\s*(?:\(([\d,\s]+)\))?$", text)
+    if not match:
+        return text, []
+    args = [int(a) for a in match.group(2).split(",")] if match.group(2) else []
+    return match.group(1).strip(), args
+
+
+def _constraint_changes(old: Column, new: Column) -> list[tuple[str, str]]:
+    """(kind, message) for each constraint added, removed, tightened or loosened."""
+    changes = []
+    for flag in ("not_null", "unique"):
+        before, after = getattr(old, flag), getattr(new, flag)
+        if after and not before:
+            changes.append((BREAKING, f"constraint {flag} added"))
+        elif before and not after:
+            changes.append((SAFE, f"constraint {flag} removed"))
+    changes += _values_change(_find(old, "accepted_values"), _find(new, "accepted_values"))
+    changes += _range_change(_find(old, "range"), _find(new, "range"))
+    old_checks = {c.expression for c in old.constraints if c.kind == "check"}
+    new_checks = {c.expression for c in new.constraints if c.kind == "check"}
+    changes += [(BREAKING, f"check added: {e}") for e in sorted(new_checks - old_checks)]
+    changes += [(SAFE, f"check removed: {e}") for e in sorted(old_checks - new_checks)]
+    return changes
+
+
+def _find(column: Column, kind: str) -> Constraint | None:
+    return next((c for c in column.constraints if c.kind == kind), None)
+
+
+def _values_change(old: Constraint | None, new: Constraint | None) -> list[tuple[str, str]]:
+    if old == new:
+        return []
+    if new is None:
+        return [(SAFE, "accepted values removed")]
+    if old is None:
+        return [(BREAKING, f"accepted values added: {', '.join(map(str, new.values))}")]
+    dropped = [v for v in old.values if v not in new.values]
+    added = [v for v in new.values if v not in old.values]
+    if dropped:
+        return [(BREAKING, f"accepted values narrowed: {', '.join(map(str, dropped))} no longer accepted")]
+    return [(SAFE, f"accepted values widened: {', '.join(map(str, added))} now accepted")]
+
+
+def _range_change(old: Constraint | None, new: Constraint | None) -> list[tuple[str, str]]:
+    if old == new:
+        return []
+    if new is None:
+        return [(SAFE, "range removed")]
+    shown = f"[{new.low}, {new.high}]"
+    if old is None:
+        return [(BREAKING, f"range {shown} added")]
+    tighter_low = new.low is not None and (old.low is None or new.low > old.low)
+    tighter_high = new.high is not None and (old.high is None or new.high < old.high)
+    if tighter_low or tighter_high:
+        return [(BREAKING, f"range narrowed from [{old.low}, {old.high}] to {shown}")]
+    return [(SAFE, f"range widened from [{old.low}, {old.high}] to {shown}")]
+
+
+class _Differ:
+    def __init__(self, old: Spec, new: Spec):
+        self.old, self.new = old, new
+        self.changes: list[Change] = []
+        self.new_file = new.project.spec_file
+
+    def add(self, kind: str, subject: str, message: str, location: Location, contract: str = "", model: str = "") -> None:
+        change = Change(kind, subject, message, location, contract=contract)
+        self._affect(change, model)
+        self.changes.append(change)
+
+    def _affect(self, change: Change, model: str) -> None:
+        """Downstream models (both engines), contract consumers and stages that re-run."""
+        if model:
+            spec = self.new if model in self.new.analysis.models else self.old
+            roots = [model]
+        else:
+            spec, roots = self.new, _producers(self.new, change.contract)
+            if not roots:
+                spec, roots = self.old, _producers(self.old, change.contract)
+        analysis = spec.analysis
+        affected = downstream_closure(spec, roots)
+        change.affected_models = affected
+        contract = next((c for c in spec.contracts if c.name == change.contract), None)
+        consumers = set(contract.consumers) if contract else set()
+        for name in roots:
+            owned = spec.model(name)
+            if owned and owned.contract:
+                consumers.update(owned.contract.consumers)
+        change.consumers = sorted(consumers)
+        change.stages = sorted({analysis.stage_of(m)[0].index for m in list(roots) + affected if m in analysis.models})
+
+    def run(self) -> list[Change]:
+        self._contracts()
+        self._models()
+        self._environments()
+        self._versions()
+        return sorted(self.changes, key=lambda c: (c.location.line, c.location.col, c.subject, c.message))
+
+    # contracts ------------------------------------------------------------
+    def _contracts(self) -> None:
+        old = {c.name: c for c in self.old.contracts}
+        new = {c.name: c for c in self.new.contracts}
+        for name, contract in new.items():
+            if name not in old:
+                self.add(SAFE, f"contract {name}", "contract added", contract.location, contract=name)
+                continue
+            self._contract(old[name], contract)
+        for name, contract in old.items():
+            if name not in new and not contract.inline:
+                self.add(BREAKING, f"contract {name}", "contract removed", self._anchor(("contracts",)), contract=name)
+
+    def _contract(self, old: Contract, new: Contract) -> None:
+        subject = f"contract {new.name}"
+        old_columns = {c.name: c for c in old.columns}
+        new_columns = {c.name: c for c in new.columns}
+        dropped = [c for c in old_columns if c not in new_columns]
+        added = [c for c in new_columns if c not in old_columns]
+        renamed = {}
+        if len(dropped) == 1 and len(added) == 1 and old_columns[dropped[0]].type == new_columns[added[0]].type:
+            renamed = {dropped[0]: added[0]}
+        for name in dropped:
+            if name in renamed:
+                target = new_columns[renamed[name]]
+                self.add(BREAKING, f"{subject}.{name}", f"column {name} renamed to {target.name}", target.location, contract=new.name)
+            else:
+                self.add(BREAKING, f"{subject}.{name}", f"column {name} dropped", new.location, contract=new.name)
+        for name in added:
+            if name not in renamed.values():
+                self.add(SAFE, f"{subject}.{name}", f"column {name} added", new_columns[name].location, contract=new.name)
+        for name in (n for n in new_columns if n in old_columns):
+            self._column(new.name, old_columns[name], new_columns[name])
+        for field_name in ("description", "owner"):
+            if getattr(old, field_name) != getattr(new, field_name):
+                self.add(SAFE, subject, f"{field_name} changed", new.location, contract=new.name)
+        if old.freshness != new.freshness or old.availability != new.availability:
+            tighter = _duration_minutes(new.freshness) < _duration_minutes(old.freshness)
+            self.add(BREAKING if tighter else SAFE, subject, f"SLA changed to freshness {new.freshness or '-'}, availability {new.availability or '-'}", new.location, contract=new.name)
+        if set(old.consumers) != set(new.consumers):
+            self.add(SAFE, subject, "consumers changed", new.location, contract=new.name)
+
+    def _column(self, contract: str, old: Column, new: Column) -> None:
+        subject = f"contract {contract}.{new.name}"
+        change = type_change(old.type, new.type)
+        if change == "widened":
+            self.add(SAFE, subject, f"type widened from {old.type} to {new.type}", new.location, contract=contract)
+        elif change:
+            self.add(BREAKING, subject, f"type {change} from {old.type} to {new.type}", new.location, contract=contract)
+        for kind, message in _constraint_changes(old, new):
+            self.add(kind, subject, message, new.location, contract=contract)
+        if old.description != new.description:
+            self.add(SAFE, subject, "description changed", new.location, contract=contract)
+
+    # models ---------------------------------------------------------------
+    def _models(self) -> None:
+        old = {m.name: m for m in self.old.models}
+        new = {m.name: m for m in self.new.models}
+        renamed = self._renames(old, new)
+        for name, model in old.items():
+            if name in new:
+                continue
+            readers = self._readers(name)
+            kind = BREAKING if readers else SAFE
+            contract = model.contract.name if model.contract else ""
+            if name in renamed:
+                message = f"model {name} renamed to {renamed[name]}"
+                location = new[renamed[name]].location
+            else:
+                message = f"model {name} removed"
+                location = self._anchor(("models",))
+            if readers:
+                message += f" while {', '.join(readers)} read(s) it"
+            self.add(kind, f"model {name}", message, location, contract=contract, model=name)
+        for name, model in new.items():
+            if name not in old:
+                if name not in renamed.values():
+                    self.add(SAFE, f"model {name}", "model added", model.location, model=name)
+                continue
+            self._model(old[name], model)
+
+    def _renames(self, old: dict, new: dict) -> dict[str, str]:
+        """Old name -> new name for a removed model whose SQL or Python reappears under a new name."""
+        gone = [n for n in old if n not in new]
+        fresh = [n for n in new if n not in old]
+        renames = {}
+        for name in gone:
+            body = _body(old[name])
+            match = next((f for f in fresh if _body(new[f]) == body and f not in renames.values()), None)
+            if match:
+                renames[name] = match
+        return renames
+
+    def _readers(self, name: str) -> list[str]:
+        readers = [m for m in self.old.analysis.downstreams.get(name, ())]
+        model = self.old.model(name)
+        if model and model.contract:
+            readers += [f"consumer {c}" for c in model.contract.consumers]
+        return readers
+
+    def _model(self, old, new) -> None:
+        subject = f"model {new.name}"
+        contract = new.contract.name if new.contract else ""
+        old_engine, new_engine = self.old.analysis.engine(old.name), self.new.analysis.engine(new.name)
+        if old_engine != new_engine:
+            readers = self._readers(old.name)
+            kind = BREAKING if readers else SAFE
+            message = f"moved from {old_engine} to {new_engine}" + (f" while {', '.join(readers)} read(s) it" if readers else "")
+            self.add(kind, subject, message, new.location, contract=contract, model=new.name)
+        if old.grain != new.grain:
+            self.add(BREAKING, subject, f"grain changed from ({', '.join(old.grain)}) to ({', '.join(new.grain)})", new.location, contract=contract, model=new.name)
+        if old.kind != new.kind:
+            self.add(SAFE, subject, f"kind changed from {old.kind} to {new.kind}", new.location, model=new.name)
+        if _body(old) != _body(new):
+            self.add(SAFE, subject, "logic changed", new.location, model=new.name)
+        for field_name in ("description", "owner", "tags"):
+            if getattr(old, field_name) != getattr(new, field_name):
+                self.add(SAFE, subject, f"{field_name} changed", new.location, model=new.name)
+        old_contract = old.contract.name if old.contract else ""
+        if old_contract != contract:
+            kind = BREAKING if old_contract else SAFE
+            self.add(kind, subject, f"contract changed from {old_contract or 'none'} to {contract or 'none'}", new.location, contract=old_contract or contract, model=new.name)
+
+    # environments and gateways -------------------------------------------------
+    def _environments(self) -> None:
+        for what, old_items, new_items, path in (
+            ("environment", self.old.environments, self.new.environments, ("environments",)),
+            ("gateway", self.old.gateways, self.new.gateways, ("gateways",)),
+        ):
+            new_names = {i.name for i in new_items}
+            for item in old_items:
+                if item.name not in new_names:
+                    self.add(BREAKING, f"{what} {item.name}", f"{what} {item.name} removed", self._anchor(path))
+            old_names = {i.name for i in old_items}
+            for item in new_items:
+                if item.name not in old_names:
+                    self.add(SAFE, f"{what} {item.name}", f"{what} {item.name} added", self._anchor(path))
+
+    # versions -----------------------------------------------------------------
+    def _versions(self) -> None:
+        old = {c.name: c.version for c in self.old.contracts}
+        new = {c.name: c for c in self.new.contracts}
+        for change in self.changes:
+            if change.kind != BREAKING or not change.contract:
+                continue
+            contract = new.get(change.contract)
+            before = old.get(change.contract, "")
+            if contract is None or _major(contract.version) <= _major(before):
+                change.acknowledged = False
+
+    def _anchor(self, path: tuple) -> Location:
+        """Where something that no longer exists was: its section in the new spec."""
+        return self.new.section_locations.get(path[0], Location(self.new_file, 1, 1))
+
+
+def _producers(spec: Spec, contract: str) -> list[str]:
+    return [m.name for m in spec.models if m.contract and m.contract.name == contract]
+
+
+def _body(model) -> str:
+    if model.sql is not None:
+        return " ".join(model.sql.text.split())
+    return model.entrypoint or model.seed_file
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0]) if version else 0
+
+
+def _duration_minutes(text: str) -> float:
+    if not text:
+        return float("inf")
+    return int(text[:-1]) * {"m": 1, "h": 60, "d": 1440}[text[-1]]
+
+
+def downstream_closure(spec: Spec, roots: list[str]) -> list[str]:
+    """Every model reading the roots, directly or not, in topological order."""
+    analysis = spec.analysis
+    seen: set[str] = set()
+    frontier = list(roots)
+    while frontier:
+        name = frontier.pop()
+        for child in analysis.downstreams.get(name, ()):
+            if child not in seen:
+                seen.add(child)
+                frontier.append(child)
+    return [m for m in analysis.order if m in seen and m not in roots]
+
+
+def diff(old: Spec, new: Spec) -> list[Change]:
+    return _Differ(old, new).run()
+
+
+def failed(changes: list[Change]) -> bool:
+    return any(c.kind == BREAKING and not c.acknowledged for c in changes)
+
+
+# -- output --------------------------------------------------------------------
+
+
+def render_text(changes: list[Change], base: str) -> str:
+    if not changes:
+        return f"no changes since {base}\n"
+    lines = []
+    for change in changes:
+        label = change.kind.upper() if change.kind == BREAKING else change.kind
+        if change.kind == BREAKING and change.contract:
+            label += "" if change.acknowledged else " (needs a major version bump of contract " + change.contract + ")"
+        lines.append(f"{change.location}: {label}: {change.subject}: {change.message}")
+        if change.affected_models:
+            lines.append(f"  downstream: {', '.join(change.affected_models)}")
+        if change.consumers:
+            lines.append(f"  contract consumers: {', '.join(change.consumers)}")
+        if change.stages:
+            lines.append(f"  stages re-run: {', '.join(map(str, change.stages))}")
+    breaking = sum(c.kind == BREAKING for c in changes)
+    lines.append(f"{len(changes)} change(s) since {base}: {breaking} breaking, {len(changes) - breaking} safe")
+    return "\n".join(lines) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(changes: list[Change], file_path: str) -> str:
+    """GitHub workflow commands: annotations on the spec lines of the changes."""
+    lines = []
+    for change in changes:
+        level = "notice" if change.kind == SAFE else ("warning" if change.acknowledged else "error")
+        title = f"meshgen: {change.kind} change" + ("" if change.acknowledged else " without a major version bump")
+        where = f"file={_escape_property(file_path)},line={change.location.line or 1},col={change.location.col or 1}"
+        details = change.message
+        if change.affected_models:
+            details += f" (downstream: {', '.join(change.affected_models)})"
+        if change.consumers:
+            details += f" (consumers: {', '.join(change.consumers)})"
+        lines.append(f"::{level} {where},title={_escape_property(title)}::{_escape_data(change.subject + ': ' + details)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def impact(spec: Spec, name: str) -> dict:
+    """A model's downstream closure across both engines, with stages and contract consumers."""
+    from .errors import did_you_mean
+
+    if spec.model(name) is None:
+        raise fail(Location(spec.project.spec_file), f"no model named '{name}'", did_you_mean(name, [m.name for m in spec.models], "models"))
+    analysis = spec.analysis
+    rows = []
+    for model_name in [name] + downstream_closure(spec, [name]):
+        model = spec.model(model_name)
+        stage, batch = analysis.stage_of(model_name)
+        rows.append(
+            {
+                "model": model_name,
+                "engine": analysis.engine(model_name),
+                "stage": stage.index,
+                "batch": batch,
+                "contract": model.contract.name if model.contract else "",
+                "consumers": list(model.contract.consumers) if model.contract else [],
+            }
+        )
+    return {"model": name, "downstream": rows[1:], "self": rows[0]}
+
+
+def render_impact(report: dict) -> str:
+    me = report["self"]
+    lines = [f"{report['model']} ({me['engine']}, stage {me['stage']})"]
+    if me["consumers"]:
+        lines.append(f"  contract {me['contract']} consumers: {', '.join(me['consumers'])}")
+    if not report["downstream"]:
+        lines.append("  nothing reads it")
+    for row in report["downstream"]:
+        extra = f"; contract {row['contract']} consumers: {', '.join(row['consumers'])}" if row["consumers"] else ""
+        lines.append(f"  -> {row['model']} ({row['engine']}, stage {row['stage']}, batch {row['batch']}{extra})")
+    engines = sorted({r["engine"] for r in report["downstream"]})
+    lines.append(f"{len(report['downstream'])} downstream model(s) on {', '.join(engines) or 'no engine'}")
+    return "\n".join(lines) + "\n"
