@@ -78,6 +78,8 @@ def test_workflow_shape(tmp_path):
     assert "meshgen build --check example.yaml" in runs
     assert "sqlmesh -p transforms/sqlmesh test" in runs
     assert "meshgen run example.yaml --env ci" in runs
+    diff_step = next(step for step in check["steps"] if "meshgen diff" in step.get("run", ""))
+    assert 'meshgen diff example.yaml --base "origin/$BASE_REF" --format github' in diff_step["run"]
     assert check["env"]["MESHGEN_ENVIRONMENT"] == "ci_pr_${{ github.event.pull_request.number }}"
     deploys = [name for name in workflow["jobs"] if name.startswith("deploy-stage-")]
     assert deploys == ["deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"]
