@@ -60,6 +60,60 @@ def python_literal(value: Any) -> str:
     return repr(value)
 
 
+# What makes dbt run a string through Jinja (dbt.clients.jinja.get_rendered).
+_JINJA_MARKS = ("{{", "{%", "{#", "}}", "%}", "#}")
+_OPENERS = ("{{", "{%", "{#")
+
+
+def jinja_literal(text: str, before_expression: bool = False, in_template: bool = False) -> str:
+    """Text that Jinja (as dbt runs it) renders back to itself, for files dbt renders (YAML, SQL).
+
+    Every `{{`, `{%` and `{#` is written as a Jinja expression printing it, so
+    spec text can never open a tag. When dbt will render the text, carriage
+    returns and a final newline are written as expressions too, because Jinja
+    would normalise or drop them; a lone `{` right before any such expression
+    is one as well. `in_template`: the text is a fragment of a larger template
+    (always rendered); `before_expression`: the caller puts a `{{ ... }}` right
+    after it.
+    """
+    size = len(text)
+    rendered = in_template or any(mark in text for mark in _JINJA_MARKS)
+
+    def as_expression(j: int) -> bool:
+        """Whether the character at j is written as an expression (j == size: what follows the text)."""
+        if j == size:
+            return before_expression
+        if text[j : j + 2] in _OPENERS:
+            return True
+        return rendered and (text[j] == "\r" or (text[j] == "\n" and j == size - 1 and not in_template))
+
+    out = []
+    i = 0
+    while i < size:
+        pair = text[i : i + 2]
+        if pair in _OPENERS:
+            out.append("{{ '" + pair + "' }}")
+            i += 2
+            continue
+        char = text[i]
+        if char == "{" and as_expression(i + 1):
+            out.append("{{ '{' }}")
+        elif char in "\r\n" and as_expression(i):
+            out.append("{{ '" + ("\\r" if char == "\r" else "\\n") + "' }}")
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def python_safe_literal(value: Any) -> str:
+    """A Python literal (str, number, bool, None, or a list/tuple of those) with no `{` in its source.
+
+    dbt refuses a Python model whose text Jinja would change, so no tag may appear in it.
+    """
+    return repr(value).replace("{", "\\x7b")
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -76,6 +130,8 @@ def environment() -> jinja2.Environment:
         yaml_flow=yaml_flow,
         sql_string=sql_string,
         py=python_literal,
+        py_safe=python_safe_literal,
+        jinja_literal=jinja_literal,
         json=lambda v: json.dumps(v, ensure_ascii=False),
     )
     return env
