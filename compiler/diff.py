@@ -62,16 +62,16 @@ def load_base(spec_path: Path, base: str) -> Spec:
     )
     if archive.returncode != 0:
         raise fail(Location(base), f"cannot read the spec at git ref '{base}'", archive.stderr.decode(errors="replace").strip())
-    work = Path(tempfile.mkdtemp(prefix="meshgen-base-"))
-    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-        tar.extractall(work, filter="data")
-    old = work / prefix / spec_path.name if prefix != "." else work / spec_path.name
-    if not old.is_file():
-        raise fail(Location(base), f"{spec_path.name} does not exist at git ref '{base}'", "pass --base with a ref where the spec exists")
-    try:
-        return load(old, f"{base}:{spec_path.name}")
-    except MeshgenError as error:
-        raise fail(Location(base), f"the spec at '{base}' is invalid:\n{error.render()}") from None
+    with tempfile.TemporaryDirectory(prefix="meshgen-base-") as work:
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(work, filter="data")
+        old = Path(work) / prefix / spec_path.name if prefix != "." else Path(work) / spec_path.name
+        if not old.is_file():
+            raise fail(Location(base), f"{spec_path.name} does not exist at git ref '{base}'", "pass --base with a ref where the spec exists")
+        try:
+            return load(old, f"{base}:{spec_path.name}")
+        except MeshgenError as error:
+            raise fail(Location(base), f"the spec at '{base}' is invalid:\n{error.render()}") from None
 
 
 def repository_path(spec_path: Path) -> str:
