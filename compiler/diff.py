@@ -64,7 +64,10 @@ def load_base(spec_path: Path, base: str) -> Spec:
         raise fail(Location(base), f"cannot read the spec at git ref '{base}'", archive.stderr.decode(errors="replace").strip())
     with tempfile.TemporaryDirectory(prefix="meshgen-base-") as work:
         with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-            tar.extractall(work, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(work, filter="data")
+            else:  # Python before 3.10.12 has no extraction filters; git archive output is trusted
+                tar.extractall(work)
         old = Path(work) / prefix / spec_path.name if prefix != "." else Path(work) / spec_path.name
         if not old.is_file():
             raise fail(Location(base), f"{spec_path.name} does not exist at git ref '{base}'", "pass --base with a ref where the spec exists")
