@@ -112,7 +112,7 @@ def build(
     from .pipeline import build as run_build
     from .writer import describe_stale
 
-    result = run_build(spec, str(spec), out=out, check=check, force=force)
+    result = run_build(spec, str(spec), out=out, check=check, force=force, use_cache=True)
     plan = result.plan
     if check:
         if plan.stale:

@@ -6,10 +6,14 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from .errors import MeshgenError
 from .generated import GeneratedFile, with_header
-from .ir import Spec
 from .writer import WritePlan
+
+if TYPE_CHECKING:  # the IR module is costly to import; the cached no-op path never needs it
+    from .ir import Spec
 
 
 def load(spec_path: Path, display: str | None = None) -> Spec:
@@ -32,6 +36,8 @@ def emit_all(spec: Spec) -> list[GeneratedFile]:
     files: list[GeneratedFile] = []
     for emitter in (sqlmesh, dbt, contracts, orchestration, ci, docs):
         files.extend(with_header(f, spec.project.spec_file) for f in emitter.emit(spec))
+    # The build cache lives next to the ownership record but never in version control.
+    files.append(with_header(GeneratedFile(".meshgen/.gitignore", "cache/\n"), spec.project.spec_file))
     _refuse_collisions(files)
     return files
 
@@ -55,16 +61,34 @@ def generated_patterns(spec: Spec, files: list[GeneratedFile]) -> list[str]:
 
 @dataclass
 class BuildResult:
-    spec: Spec
+    spec: Spec | None  # None when the cache showed nothing changed (nothing was parsed)
     plan: WritePlan
     root: Path
 
 
-def build(spec_path: Path, display: str | None = None, out: Path | None = None, check: bool = False, force: bool = False) -> BuildResult:
-    from . import writer
+def spec_inputs(spec: Spec) -> list[str]:
+    """Files the spec names whose bytes end up in generated files."""
+    names = {m.sql.file for m in spec.models if m.sql is not None and m.sql.file}
+    names.update(m.seed_file for m in spec.models if m.seed_file)
+    return sorted(names)
 
-    spec = load(spec_path, display)
+
+def build(
+    spec_path: Path,
+    display: str | None = None,
+    out: Path | None = None,
+    check: bool = False,
+    force: bool = False,
+    use_cache: bool = False,
+) -> BuildResult:
+    from . import cache, writer
+
     root = (out or spec_path.parent).resolve()
+    if use_cache and not force:
+        unchanged = cache.fresh(spec_path, root)
+        if unchanged is not None:  # every generated file is exactly what this build would write
+            return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=unchanged), root=root)
+    spec = load(spec_path, display)
     spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root)).as_posix()
     spec = replace(spec, project=replace(spec.project, spec_folder=spec_folder))
     files = emit_all(spec)
@@ -74,4 +98,6 @@ def build(spec_path: Path, display: str | None = None, out: Path | None = None, 
             writer.refuse_unsafe(plan)
         if plan.stale:
             writer.apply(plan)
+    if not (check and plan.stale):
+        cache.save(spec_path, root, spec_inputs(spec), list(plan.manifest), [writer.MANIFEST, writer.GITATTRIBUTES])
     return BuildResult(spec=spec, plan=plan, root=root)

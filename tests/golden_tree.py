@@ -32,7 +32,7 @@ def read_tree(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and not p.relative_to(folder).as_posix().startswith(".meshgen/cache/")
     }
 
 
