@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Set up .venv and compile the example spec into build/example/.
+# Set up .venv, compile specs/example.yaml into build/example/, load the example's
+# raw data into its local DuckDB file and run every stage (SQLMesh and dbt) in dev.
 set -euo pipefail
 cd "$(dirname "$0")"
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check .
-.venv/bin/meshgen validate specs/example.yaml
-.venv/bin/meshgen build specs/example.yaml --out build/example "$@"
-echo "generated tree: build/example/"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check ".[engines]"
+export PATH="$PWD/.venv/bin:$PATH"
+meshgen validate specs/example.yaml
+meshgen build specs/example.yaml --out build/example
+python specs/demo_data.py specs/example.yaml
+meshgen run specs/example.yaml --env dev --out build/example
+echo "generated tree: build/example/ · warehouse: specs/warehouse.duckdb"

@@ -159,12 +159,13 @@ def run(
     env: str = typer.Option(..., "--env", "-e", help="Environment to run in."),
     select: Optional[list[str]] = typer.Option(None, "--select", help="Run only these models (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages, checks and commands; run nothing."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output root (default: the spec's folder)."),
 ) -> None:
     """Build, then run the stages in order with the real sqlmesh and dbt CLIs."""
     from .pipeline import build as run_build
     from .runner import run as run_stages
 
-    result = run_build(spec, str(spec), check=dry_run)
+    result = run_build(spec, str(spec), out=out, check=dry_run)
     if dry_run and result.plan.stale:
         typer.echo("note: the generated files are stale; `meshgen run` rebuilds them before running", err=True)
     code = run_stages(result.spec, result.root, env, list(select or ()), dry_run, typer.echo)

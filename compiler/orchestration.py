@@ -50,8 +50,11 @@ def sqlmesh_commands(spec: Spec, stage: Stage, env: Environment, name: str = "")
     if not env.is_prod:
         base.append(name or env.name)
     base += ["--auto-apply", "--no-prompts", "--skip-tests"]
-    # Select only this stage: later SQLMesh stages need tables that dbt has not built yet.
-    commands = [base + [arg for m in stage.models for arg in ("--select-model", m)]]
+    # Plan this stage and every earlier SQLMesh stage, never a later one: later stages need
+    # tables dbt has not built yet. Re-selecting the earlier stages keeps one consistent plan
+    # for the environment (a plan of this stage alone would re-point earlier models' views).
+    earlier = [m for s in spec.analysis.stages if s.engine == "sqlmesh" and s.index < stage.index for m in s.models]
+    commands = [base + [arg for m in earlier + list(stage.models) for arg in ("--select-model", m)]]
     restated = [m for m in stage.models if reads_other_engine(spec, m)]
     if restated:
         # SQLMesh does not re-run a model because dbt rewrote its input: restate it (and what reads it).
@@ -83,13 +86,13 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") ->
     inside = set(stage.models)
     checks: list[Prerequisite] = []
     needed = sorted({u for m in stage.models for u in analysis.models[m].upstreams if u not in inside})
-    for name in needed:
-        model = spec.model(name)
+    for upstream in needed:
+        model = spec.model(upstream)
         if model is None:
-            checks.append(Prerequisite("table_exists", name, "source"))
+            checks.append(Prerequisite("table_exists", upstream, "source"))
             continue
         table = f"{_schema(model.schema, env, name)}.{model.table}"
-        earlier = analysis.stage_of(name)[0]
+        earlier = analysis.stage_of(upstream)[0]
         checks.append(Prerequisite("table_exists", table, f"built by stage {earlier.index} ({earlier.engine})"))
         column = _freshness_column(model)
         if model.contract and model.contract.freshness and column:

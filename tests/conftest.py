@@ -14,6 +14,7 @@ from meshgen.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
+sys.path.insert(0, str(SPECS))  # specs/demo_data.py: the example's raw data
 
 
 @dataclass

@@ -12,7 +12,7 @@ import duckdb
 import jsonschema
 import pytest
 
-import example_data
+import demo_data
 from conftest import REPO, copy_spec, run_cli
 from meshgen.analysis.stages import Stage
 from meshgen.pipeline import load
@@ -62,8 +62,8 @@ def test_failing_model_is_read_from_either_tool():
 def test_a_missing_raw_table_stops_the_first_stage(tmp_path):
     spec_path = copy_spec("example.yaml", tmp_path)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        data = example_data.generate()
-        example_data.seed(connection, load(spec_path), data)
+        data = demo_data.generate()
+        demo_data.seed(connection, load(spec_path), data)
         connection.execute("DROP TABLE raw.merchants")
     result = meshgen("run", spec_path.name, "--env", "dev", cwd=tmp_path)
     assert result.returncode == 1
@@ -74,9 +74,9 @@ def test_a_missing_raw_table_stops_the_first_stage(tmp_path):
 @pytest.mark.integration
 def test_run_dev_builds_every_model_across_engines_twice(tmp_path):
     spec_path = copy_spec("example.yaml", tmp_path)
-    data = example_data.generate()
+    data = demo_data.generate()
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        example_data.seed(connection, load(spec_path), data)
+        demo_data.seed(connection, load(spec_path), data)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for attempt in (1, 2):
@@ -93,4 +93,4 @@ def test_run_dev_builds_every_model_across_engines_twice(tmp_path):
         assert connection.execute("SELECT COUNT(*) FROM ml__dev.churn_scores").fetchone()[0] == customers
         assert connection.execute("SELECT COUNT(*) FROM marts__dev.customer_dashboard").fetchone()[0] == customers
         alerts = dict(connection.execute("SELECT transaction_id, alert_reason FROM risk__dev.fraud_alerts").fetchall())
-    assert alerts == {k: v[0] for k, v in example_data.expected_fraud_alerts(data).items()}
+    assert alerts == {k: v[0] for k, v in demo_data.expected_fraud_alerts(data).items()}

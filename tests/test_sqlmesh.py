@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import example_data
+import demo_data
 from conftest import copy_spec, load_dict, run_cli, spec_with, write_spec
 from meshgen.pipeline import build, emit_all
 
@@ -54,9 +54,9 @@ def planned_example(tmp_path_factory):
     spec_path = copy_spec("example.yaml", root)
     local_prod(spec_path)
     result = build(spec_path)
-    data = example_data.generate()
+    data = demo_data.generate()
     with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
-        example_data.seed(connection, result.spec, data)
+        demo_data.seed(connection, result.spec, data)
         create_dbt_stand_ins(connection, result.spec)
     elsewhere = tmp_path_factory.mktemp("elsewhere")  # the DuckDB path must not depend on the cwd
     project = root / "transforms/sqlmesh"
@@ -80,7 +80,7 @@ def test_plan_prod_builds_staging_from_the_raw_tables(planned_example):
     assert len(customers) == len(data["raw.customers"])
     first = data["raw.customers"][0]
     assert customers[0] == (1, f"{first['first_name'].strip()} Doe", (first["segment"] or "retail").lower())
-    settled = example_data.settled_transactions(data)
+    settled = demo_data.settled_transactions(data)
     count, total = query(root, "SELECT COUNT(*), SUM(amount) FROM staging.stg_transactions")[0]
     assert count == len(settled)
     assert total == sum(t["amount"] for t in settled)
@@ -89,19 +89,19 @@ def test_plan_prod_builds_staging_from_the_raw_tables(planned_example):
 def test_fraud_alerts_match_a_python_reimplementation(planned_example):
     root, _, data = planned_example
     rows = query(root, "SELECT transaction_id, alert_reason, risk_score FROM risk.fraud_alerts")
-    assert {r[0]: (r[1], r[2]) for r in rows} == example_data.expected_fraud_alerts(data)
+    assert {r[0]: (r[1], r[2]) for r in rows} == demo_data.expected_fraud_alerts(data)
 
 
 def test_large_cash_movements(planned_example):
     root, _, data = planned_example
     rows = query(root, "SELECT customer_id, activity_date, cash_total FROM compliance.large_cash_movements")
-    assert {(r[0], r[1]): r[2] for r in rows} == example_data.expected_large_cash(data)
+    assert {(r[0], r[1]): r[2] for r in rows} == demo_data.expected_large_cash(data)
 
 
 def test_python_model_runs_the_user_entrypoint(planned_example):
     root, _, _ = planned_example
     flagged = [r[0] for r in query(root, "SELECT transaction_id FROM ml.spend_anomalies")]
-    assert example_data.OUTLIER_TRANSACTION_ID in flagged
+    assert demo_data.OUTLIER_TRANSACTION_ID in flagged
 
 
 def test_scd_type_2_and_seed(planned_example):

@@ -1,7 +1,10 @@
-"""Deterministic raw data for specs/example.yaml, and the expected results tests compute from it.
+"""Deterministic raw data for example.yaml, and the results the example's models must produce.
 
-The integration tests seed these rows into DuckDB, run the real engines, and
-compare table contents with what the functions here compute in plain Python.
+`python specs/demo_data.py` loads the raw tables into the DuckDB file of the
+spec's dev environment, so `meshgen run specs/example.yaml --env dev` has
+data to work on. The integration tests seed the same rows, run the real
+engines, and compare table contents with what the functions here compute in
+plain Python.
 """
 
 from __future__ import annotations
@@ -182,3 +185,28 @@ def expected_large_cash(data) -> dict[tuple[int, date], Decimal]:
         if t["channel"] in ("atm", "branch"):
             totals[(t["customer_id"], t["transaction_time"].date())] += abs(t["amount"])
     return {key: total for key, total in totals.items() if total >= 10000}
+
+
+def main() -> None:
+    import argparse
+    from pathlib import Path
+
+    import duckdb
+
+    from meshgen.pipeline import load
+
+    parser = argparse.ArgumentParser(description="Load the example's raw tables into its dev DuckDB file.")
+    parser.add_argument("spec", nargs="?", default=str(Path(__file__).with_name("example.yaml")))
+    parser.add_argument("--environment", default="dev")
+    args = parser.parse_args()
+    spec_path = Path(args.spec)
+    spec = load(spec_path)
+    environment = next(e for e in spec.environments if e.name == args.environment)
+    database = spec_path.parent / str(spec.gateway(environment.gateway).get("path", "warehouse.duckdb"))
+    with duckdb.connect(str(database)) as connection:
+        seed(connection, spec, generate())
+    print(f"loaded {', '.join(s.name for s in spec.sources)} into {database}")
+
+
+if __name__ == "__main__":
+    main()
