@@ -17,11 +17,11 @@ from decimal import Decimal
 MCC_CODES = ["5411", "5541", "5812", "5999", "6011", "4111", "7995"]  # 7995 (betting) is not in the seed
 
 
-def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
-    """Rows for every raw source; `label` marks names so two environments hold different data."""
+def generate(seed: int = 42, label: str = "prod", customers_count: int = 40) -> dict[str, list[dict]]:
+    """Rows for every raw source; `label` and `customers_count` let two environments hold different data."""
     rng = random.Random(seed)
     customers = []
-    for customer_id in range(1, 41):
+    for customer_id in range(1, customers_count + 1):
         customers.append(
             {
                 "customer_id": customer_id,
@@ -37,8 +37,8 @@ def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
             }
         )
     accounts = []
-    for account_id in range(1, 81):
-        customer_id = 1 + (account_id - 1) % 40
+    for account_id in range(1, 2 * customers_count + 1):
+        customer_id = 1 + (account_id - 1) % customers_count
         closed = rng.random() < 0.1
         accounts.append(
             {
@@ -72,7 +72,7 @@ def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
         transactions.append(
             {
                 "transaction_id": transaction_id,
-                "account_id": rng.randint(1, 85),  # a few accounts do not exist
+                "account_id": rng.randint(1, 2 * customers_count + 5),  # a few accounts do not exist
                 "merchant_id": rng.randint(1, 15),
                 "amount": Decimal(rng.choice([rng.randint(100, 20000), rng.randint(100000, 900000)])) / 100,
                 "currency": rng.choice(["eur", "EUR"]),
@@ -85,7 +85,7 @@ def generate(seed: int = 42, label: str = "prod") -> dict[str, list[dict]]:
     tickets = [
         {
             "ticket_id": ticket_id,
-            "customer_id": 1 + ticket_id % 40,
+            "customer_id": 1 + ticket_id % customers_count,
             "opened_at": datetime(2024, 2, 1) + timedelta(hours=ticket_id * 7),
             "closed_at": datetime(2024, 2, 1) + timedelta(hours=ticket_id * 7 + 3) if ticket_id % 3 else None,
             "channel": rng.choice(["phone", "Chat", "email"]),

@@ -61,6 +61,14 @@ def copy_spec(name: str, target: Path) -> Path:
     return target / name
 
 
+def local_prod(spec_path: Path) -> None:
+    """The example's prod runs on PostgreSQL; tests run it on the local DuckDB gateway."""
+    text = spec_path.read_text(encoding="utf-8")
+    changed = text.replace("prod: {gateway: warehouse, dbt: {threads: 8}}", "prod: {gateway: local}")
+    assert changed != text
+    spec_path.write_text(changed, encoding="utf-8")
+
+
 @pytest.fixture
 def example_spec(tmp_path: Path) -> Path:
     return copy_spec("example.yaml", tmp_path / "project")

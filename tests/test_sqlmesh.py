@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import demo_data
-from conftest import copy_spec, load_dict, run_cli, spec_with, write_spec
+from conftest import copy_spec, load_dict, local_prod, spec_with, write_spec
 from meshgen.pipeline import build, emit_all
 
 SQLMESH = str(Path(sys.executable).with_name("sqlmesh"))
@@ -22,14 +22,6 @@ SQLMESH = str(Path(sys.executable).with_name("sqlmesh"))
 
 def sqlmesh(project: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([SQLMESH, "-p", str(project), *args], cwd=cwd, capture_output=True, text=True)
-
-
-def local_prod(spec_path: Path) -> None:
-    """The example's prod runs on PostgreSQL; tests run it on the local DuckDB gateway."""
-    text = spec_path.read_text(encoding="utf-8")
-    changed = text.replace("prod: {gateway: warehouse, dbt: {threads: 8}}", "prod: {gateway: local}")
-    assert changed != text
-    spec_path.write_text(changed, encoding="utf-8")
 
 
 def create_dbt_stand_ins(connection, spec) -> None:
