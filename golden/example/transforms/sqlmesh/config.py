@@ -31,19 +31,27 @@ def env_int(name: str) -> int:
     return int(os.environ.get(name) or 0)
 
 
+def dbt_schema_suffix(environment: str) -> str:
+    """The suffix dbt gives schemas in an environment; MESHGEN_ENVIRONMENT renames a
+    non-prod environment (one per pull request, say) for both engines."""
+    if environment == "prod":
+        return ""
+    return "__" + (os.environ.get("MESHGEN_ENVIRONMENT") or environment)
+
+
 config = Config(
     gateways={
         'dev': GatewayConfig(
             connection={'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())},
-            variables={'meshgen_env': 'dev', 'meshgen_dbt_suffix': '__dev'},
+            variables={"meshgen_env": 'dev', "meshgen_dbt_suffix": dbt_schema_suffix('dev')},
         ),
         'ci': GatewayConfig(
             connection={'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())},
-            variables={'meshgen_env': 'ci', 'meshgen_dbt_suffix': '__ci'},
+            variables={"meshgen_env": 'ci', "meshgen_dbt_suffix": dbt_schema_suffix('ci')},
         ),
         'prod': GatewayConfig(
             connection={'type': 'postgres', 'host': env('ACME_PG_HOST'), 'port': 5432, 'user': env('ACME_PG_USER'), 'password': env('ACME_PG_PASSWORD'), 'database': 'analytics', 'check_import': False},
-            variables={'meshgen_env': 'prod', 'meshgen_dbt_suffix': ''},
+            variables={"meshgen_env": 'prod', "meshgen_dbt_suffix": dbt_schema_suffix('prod')},
         ),
     },
     default_gateway='dev',

@@ -18,19 +18,27 @@ from sqlglot import exp, parse_one
 from sqlmesh import ExecutionContext, model
 
 SPEC_FOLDER = str((Path(__file__).parent / '../../../../../src').resolve())
+# Upstreams built by dbt: read from the schema of this gateway's environment.
+DBT_UPSTREAMS = {'core.customer_360': ('core', 'customer_360')}
 
 
 class Inputs:
     """The engine-neutral view of the model's upstreams and interval."""
 
-    def __init__(self, context: ExecutionContext, start: datetime, end: datetime, execution_time: datetime):
+    def __init__(self, context: ExecutionContext, dbt_suffix: str, start: datetime, end: datetime, execution_time: datetime):
         self._context = context
+        self._dbt_suffix = dbt_suffix
         self.start = start
         self.end = end
         self.execution_time = execution_time
 
     def table(self, name: str) -> pd.DataFrame:
-        return self._context.fetchdf(f"SELECT * FROM {self._context.resolve_table(name)}")
+        if name in DBT_UPSTREAMS:
+            schema, table = DBT_UPSTREAMS[name]
+            physical = exp.table_(table, db=schema + self._dbt_suffix).sql(dialect='duckdb')
+        else:
+            physical = self._context.resolve_table(name)
+        return self._context.fetchdf(f"SELECT * FROM {physical}")
 
 
 @model(
@@ -51,7 +59,7 @@ class Inputs:
         'churn_probability': 'Logistic score between 0 and 1.',
         'scored_at': 'Execution time of the scoring run.',
     },
-    depends_on=['core.customer_360'],
+    depends_on=['core__dev.customer_360', 'core__ci.customer_360', 'core.customer_360'],
     audits=[
         ('not_null', {'columns': [exp.column('customer_id'), exp.column('churn_probability'), exp.column('churn_risk'), exp.column('scored_at')]}),
         ('unique_values', {'columns': [exp.column('customer_id')]}),
@@ -69,7 +77,8 @@ def execute(
     if SPEC_FOLDER not in sys.path:
         sys.path.insert(0, SPEC_FOLDER)
     entrypoint = getattr(importlib.import_module('pipelines.churn'), 'predict')
-    frame = entrypoint(Inputs(context, start, end, execution_time))
+    dbt_suffix = context.var('meshgen_dbt_suffix') or ""
+    frame = entrypoint(Inputs(context, dbt_suffix, start, end, execution_time))
     if frame.empty:
         yield from ()  # SQLMesh cannot insert an empty DataFrame
     else:
