@@ -107,6 +107,9 @@ def build(
     out: Optional[Path] = typer.Option(None, "--out", help="Output root (default: the spec's folder)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if the generated tree is stale."),
     force: bool = typer.Option(False, "--force", help="Overwrite hand edits and files meshgen did not write."),
+    fail_on_change: bool = typer.Option(
+        False, "--fail-on-change", help="Exit 1 when files were written or deleted (for pre-commit hooks)."
+    ),
 ) -> None:
     """Generate the SQLMesh and dbt projects, contracts, CI and orchestration files."""
     from .pipeline import build as run_build
@@ -124,6 +127,9 @@ def build(
     for path in plan.hand_edited:
         typer.echo(f"warning: discarded a hand edit of {path}", err=True)
     typer.echo(f"wrote {len(plan.written)}, deleted {len(plan.deleted)}, unchanged {plan.unchanged}")
+    if fail_on_change and (plan.written or plan.deleted):
+        typer.echo("meshgen: generated files changed; review them and stage them again", err=True)
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command()
