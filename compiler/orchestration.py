@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import Iterable
 
 from .analysis.stages import Stage
 from .ir import Environment, Spec
@@ -33,10 +34,13 @@ def dbt_node_name(model_name: str) -> str:
     return model_name.split(".", 1)[1]
 
 
+def most_frequent_cron(crons: Iterable[str]) -> str:
+    """The most frequent of some schedules (presets ranked; a cron expression counts as the most frequent)."""
+    return sorted(set(crons), key=lambda c: (_CRON_RANK.get(c, -1), c))[0]
+
+
 def stage_cron(spec: Spec, stage: Stage) -> str:
-    """The most frequent schedule among the stage's models (presets ranked, others kept as written)."""
-    crons = sorted({spec.model(m).cron for m in stage.models}, key=lambda c: (_CRON_RANK.get(c, -1), c))
-    return crons[0]
+    return most_frequent_cron(spec.model(m).cron for m in stage.models)
 
 
 def reads_other_engine(spec: Spec, model_name: str) -> bool:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from dataclasses import replace
 from pathlib import PurePosixPath
 
 from ..generated import GeneratedFile
 from ..ir import Spec
-from ..orchestration import manifest, stage_cron
+from ..orchestration import manifest, most_frequent_cron
 from ..render import jinja_literal, render
 
 # Airflow reads a bash_command ending in one of these as the name of a script file to render.
@@ -74,10 +73,8 @@ def _context(spec: Spec, plan: dict, path: str, command_line) -> dict:
 
 
 def _schedule(spec: Spec) -> str:
-    """The most frequent schedule of any stage: the cron of all models taken as one stage."""
-    stages = spec.analysis.stages
-    everything = replace(stages[0], models=tuple(m for stage in stages for m in stage.models))
-    cron = stage_cron(spec, everything)
+    """The most frequent schedule of any model."""
+    cron = most_frequent_cron(m.cron for m in spec.models)
     return "@yearly" if cron == "@annually" else cron  # Airflow's preset name; Dagster knows both
 
 
