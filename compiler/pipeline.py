@@ -13,10 +13,11 @@ from .generated import GeneratedFile, with_header
 from .writer import WritePlan
 
 if TYPE_CHECKING:  # the IR module is costly to import; the cached no-op path never needs it
+    from .analysis.memo import Memo
     from .ir import Spec
 
 
-def load(spec_path: Path, display: str | None = None) -> Spec:
+def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
     """Read, schema-check and resolve a spec into the IR; raise MeshgenError on bad input."""
     from .analysis import analyze
     from .loader import load_spec
@@ -27,7 +28,7 @@ def load(spec_path: Path, display: str | None = None) -> Spec:
     diagnostics = schema_diagnostics(loaded)
     if diagnostics:
         raise MeshgenError(diagnostics)
-    return analyze(resolve(loaded))
+    return analyze(resolve(loaded), memo)
 
 
 def emit_all(spec: Spec) -> list[GeneratedFile]:
@@ -82,13 +83,15 @@ def build(
     use_cache: bool = False,
 ) -> BuildResult:
     from . import cache, writer
+    from .analysis.memo import Memo
 
     root = (out or spec_path.parent).resolve()
     if use_cache and not force:
         unchanged = cache.fresh(spec_path, root)
         if unchanged is not None:  # every generated file is exactly what this build would write
             return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=unchanged), root=root)
-    spec = load(spec_path, display)
+    memo = Memo.load(root) if use_cache and not force else Memo()
+    spec = load(spec_path, display, memo)
     spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root)).as_posix()
     spec = replace(spec, project=replace(spec.project, spec_folder=spec_folder))
     files = emit_all(spec)
@@ -98,6 +101,7 @@ def build(
             writer.refuse_unsafe(plan)
         if plan.stale:
             writer.apply(plan)
-    if not (check and plan.stale):
+    if use_cache and not check:  # --check writes nothing, not even the cache
+        memo.save(root)
         cache.save(spec_path, root, spec_inputs(spec), list(plan.manifest), [writer.MANIFEST, writer.GITATTRIBUTES])
     return BuildResult(spec=spec, plan=plan, root=root)

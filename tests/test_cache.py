@@ -59,3 +59,37 @@ def test_cached_and_cold_builds_are_byte_identical(tmp_path):
     cold.write_text(text)
     build(cold)
     assert read_tree(tmp_path / "warm") == read_tree(tmp_path / "cold")
+
+
+def rebuild_after(tmp_path: Path, name: str, old: str, new: str) -> list[str]:
+    """Build the example, edit one model's SQL, rebuild: the models parsed by the rebuild."""
+    spec = copy_spec("example.yaml", tmp_path / "warm")
+    build(spec)
+    text = spec.read_text()
+    assert old in text
+    spec.write_text(text.replace(old, new, 1))
+    first = len(sqlmod.parsed_models)
+    build(spec)
+    parsed = sqlmod.parsed_models[first:]
+    cold = copy_spec("example.yaml", tmp_path / "cold")
+    cold.write_text(spec.read_text())
+    build(cold)
+    assert read_tree(tmp_path / "warm") == read_tree(tmp_path / "cold"), "incremental and cold builds differ"
+    return parsed
+
+
+def test_changing_one_model_reanalyses_only_that_model(tmp_path):
+    parsed = rebuild_after(tmp_path, "staging.stg_accounts", "LOWER(product_type) AS product_type", "LOWER(TRIM(product_type)) AS product_type")
+    assert parsed == ["staging.stg_accounts"]
+
+
+def test_a_changed_output_reanalyses_the_model_and_its_downstream(tmp_path):
+    from meshgen.diff import downstream_closure
+    from meshgen.pipeline import load
+
+    spec = load(copy_spec("example.yaml", tmp_path / "probe"))
+    downstream = set(downstream_closure(spec, ["staging.stg_accounts"]))
+    parsed = rebuild_after(tmp_path, "staging.stg_accounts", "LOWER(product_type) AS product_type", "UPPER(product_type) || '' AS product_type, 1 AS product_rank")
+    assert parsed[0] == "staging.stg_accounts"
+    assert set(parsed[1:]) <= downstream and parsed[1:], parsed
+    assert len(parsed) == len(set(parsed)), "no model is parsed twice"

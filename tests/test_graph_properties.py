@@ -13,13 +13,13 @@ from meshgen.analysis import sql as sqlmod
 from meshgen.analysis.graph import find_cycles, topological_order
 
 
-def select_from(tables: list[str], use_cte: bool) -> str:
+def select_from(tables: list[str], use_cte: bool, value: int = 1) -> str:
     if not tables:
-        return "SELECT 1 AS id"
+        return f"SELECT {value} AS id"
     joins = " CROSS JOIN ".join(f"{t} AS t{i}" for i, t in enumerate(tables))
     if use_cte:
-        return f"WITH base AS (SELECT t0.* FROM {joins}) SELECT 1 AS id FROM base"
-    return f"SELECT 1 AS id FROM {joins}"
+        return f"WITH base AS (SELECT t0.* FROM {joins}) SELECT {value} AS id FROM base"
+    return f"SELECT {value} AS id FROM {joins}"
 
 
 @st.composite
@@ -75,7 +75,7 @@ def test_a_thousand_model_spec_parses_each_sql_exactly_once(tmp_path: Path):
     models = []
     for i in range(1000):
         reads = rng.sample([m["name"] for m in models[-50:]], k=min(len(models), rng.randint(0, 3))) or ["raw.orders"]
-        models.append({"name": f"s.m{i:04d}", "sql": select_from(reads, use_cte=i % 3 == 0)})
+        models.append({"name": f"s.m{i:04d}", "sql": select_from(reads, use_cte=i % 3 == 0, value=i)})
     from meshgen.pipeline import emit_all
 
     before = sqlmod.parse_count

@@ -17,6 +17,7 @@ from ..ir import Model, Spec
 from . import engines as engine_rules
 from . import sql as sqlmod
 from .engines import Decision
+from .memo import Memo
 from .graph import find_cycles, topological_order
 from .sql import OutputColumn
 from .stages import Stage, plan_stages
@@ -32,7 +33,13 @@ class ModelAnalysis:
     engine: str
     decision: Decision
     output: tuple[OutputColumn, ...] | None  # None: not inferable (e.g. SELECT * over unknown columns)
-    query: exp.Query | None = field(default=None, compare=False, repr=False)  # the parsed SQL; copy before changing
+    reads: tuple[str, ...] = ()  # tables the SQL itself names (depends_on excluded)
+    queries: "QueryStore | None" = field(default=None, compare=False, repr=False)
+
+    @property
+    def query(self) -> exp.Query | None:
+        """The parsed SQL (parsed on first use; copy before changing)."""
+        return self.queries.get(self.name) if self.queries else None
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Analysis:
     order: tuple[str, ...]  # topological, ties in spec order
     downstreams: Mapping[str, tuple[str, ...]]  # model or source -> models reading it, in order
     stages: tuple[Stage, ...] = ()
+    memo: Memo = field(default_factory=Memo, compare=False, repr=False)
     # Contract `check` expressions, parsed once: expression text -> AST (copy before changing).
     checks: Mapping[str, exp.Expression] = field(default_factory=dict, compare=False, repr=False)
 
@@ -61,13 +69,33 @@ class Analysis:
         ]
 
 
+class QueryStore:
+    """Each model's SQL parsed at most once per build, and only when something needs the AST."""
+
+    def __init__(self, spec: Spec, errors: list[Diagnostic]):
+        self._models = {m.name: m for m in spec.models}
+        self._dialect = spec.project.dialect
+        self._errors = errors
+        self._parsed: dict[str, exp.Query | None] = {}
+
+    def get(self, name: str) -> exp.Query | None:
+        if name not in self._parsed:
+            model = self._models[name]
+            query, diagnostics = sqlmod.parse(model, self._dialect) if model.sql is not None else (None, [])
+            self._errors.extend(diagnostics)
+            self._parsed[name] = query
+        return self._parsed[name]
+
+
 class _Analyzer:
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, memo: Memo):
         self.spec = spec
         self.dialect = spec.project.dialect
         self.models = {m.name: m for m in spec.models}
         self.sources = {s.name: s for s in spec.sources}
         self.errors: list[Diagnostic] = []
+        self.memo = memo
+        self.queries = QueryStore(spec, self.errors)
 
     def check(self) -> None:
         if self.errors:
@@ -76,9 +104,9 @@ class _Analyzer:
     def run(self) -> Analysis:
         self._check_types()
         checks = self._parse_checks()
-        queries = self._parse_all()
+        reads = {m.name: self._reads(m) for m in self.spec.models}
         self.check()
-        upstreams = {m.name: self._upstreams(m, queries.get(m.name)) for m in self.spec.models}
+        upstreams = {m.name: self._upstreams(m, reads[m.name]) for m in self.spec.models}
         self.check()
         names = [m.name for m in self.spec.models]
         self._refuse_cycles(names, upstreams)
@@ -86,7 +114,7 @@ class _Analyzer:
         self._check_layers(upstreams)
         decisions = {m.name: engine_rules.decide(m, self.spec.engines) for m in self.spec.models}
         self._check_capabilities(decisions)
-        outputs = self._infer_outputs(order, queries, upstreams)
+        outputs = self._infer_outputs(order, upstreams)
         self._check_contracts(outputs)
         self._check_tests(upstreams)
         self.check()
@@ -102,7 +130,8 @@ class _Analyzer:
                     engine=decisions[name].engine,
                     decision=decisions[name],
                     output=outputs.get(name),
-                    query=queries.get(name),
+                    reads=tuple(sorted(reads[name][0])) if reads[name] else (),
+                    queries=self.queries,
                 )
                 for name in order
             },
@@ -112,19 +141,21 @@ class _Analyzer:
                 self.spec.models, order, {n: d.engine for n, d in decisions.items()}, upstreams, self.spec.limits
             ),
             checks=checks,
+            memo=self.memo,
         )
 
     # -- SQL and dependencies ------------------------------------------------
-    def _parse_all(self) -> dict[str, exp.Query]:
-        queries = {}
-        for model in self.spec.models:
-            if model.sql is None:
-                continue
-            query, diagnostics = sqlmod.parse(model, self.dialect)
-            self.errors.extend(diagnostics)
-            if query is not None:
-                queries[model.name] = query
-        return queries
+    def _reads(self, model: Model) -> tuple[dict[str, int], dict[str, int]] | None:
+        """Tables the SQL names (qualified, unqualified; each with its offset), remembered by SQL text."""
+        if model.sql is None:
+            return None
+
+        def compute():
+            query = self.queries.get(model.name)
+            return list(sqlmod.table_references(query)) if query is not None else None
+
+        found = self.memo.get(Memo.key("reads", self.dialect, model.sql.text), compute)
+        return (found[0], found[1]) if found else None
 
     def _parse_checks(self) -> dict[str, exp.Expression]:
         checks: dict[str, exp.Expression] = {}
@@ -146,12 +177,12 @@ class _Analyzer:
                         checks[constraint.expression] = parsed
         return checks
 
-    def _upstreams(self, model: Model, query: exp.Query | None) -> set[str]:
+    def _upstreams(self, model: Model, reads: tuple[dict[str, int], dict[str, int]] | None) -> set[str]:
         known = list(self.models) + list(self.sources)
         found: set[str] = set()
         offsets: dict[str, int] = {}
-        if query is not None:
-            qualified, unqualified = sqlmod.table_references(query)
+        if reads is not None:
+            qualified, unqualified = reads
             offsets = qualified
             for name, offset in unqualified.items():
                 self.errors.append(
@@ -261,14 +292,11 @@ class _Analyzer:
             return None
         return {c.name: c.type or "unknown" for c in inferred}
 
-    def _infer_outputs(
-        self, order: list[str], queries: Mapping[str, exp.Query], upstreams: Mapping[str, set[str]]
-    ) -> dict[str, tuple[OutputColumn, ...] | None]:
+    def _infer_outputs(self, order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[OutputColumn, ...] | None]:
         outputs: dict[str, tuple[OutputColumn, ...] | None] = {}
         for name in order:
             model = self.models[name]
-            query = queries.get(name)
-            if query is None:
+            if model.sql is None:
                 contract = model.contract
                 outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
                 continue
@@ -278,8 +306,19 @@ class _Analyzer:
                 if columns:
                     db, _, table_name = table.partition(".")
                     schema.setdefault(db, {})[table_name] = columns
-            outputs[name] = sqlmod.output_columns(query, schema, self.dialect)
+            outputs[name] = self._output_columns(model, schema)
         return outputs
+
+    def _output_columns(self, model: Model, schema: dict) -> tuple[OutputColumn, ...] | None:
+        """Inferred output, remembered by SQL text and upstream schemas (re-inferred when either changes)."""
+
+        def compute():
+            query = self.queries.get(model.name)
+            columns = sqlmod.output_columns(query, schema, self.dialect) if query is not None else None
+            return {"columns": None if columns is None else [[c.name, c.type] for c in columns]}
+
+        found = self.memo.get(Memo.key("output", self.dialect, model.sql.text, schema), compute)
+        return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
     def _check_contracts(self, outputs: Mapping[str, tuple[OutputColumn, ...] | None]) -> None:
         for model in self.spec.models:
@@ -326,6 +365,6 @@ class _Analyzer:
                         )
 
 
-def analyze(spec: Spec) -> Spec:
+def analyze(spec: Spec, memo: Memo | None = None) -> Spec:
     """The spec with its analysis attached; raises MeshgenError on the first failing phase."""
-    return replace(spec, analysis=_Analyzer(spec).run())
+    return replace(spec, analysis=_Analyzer(spec, memo or Memo()).run())

@@ -31,6 +31,7 @@ from ..errors import Diagnostic, MeshgenError
 from ..generated import GeneratedFile
 from ..ir import Column, EnvRef, Environment, Model, Spec
 from ..render import jinja_literal, render
+from ..analysis.memo import Memo
 from ..sqltext import generate, rewrite_tables
 
 # Spec connection key -> dbt profile key, per gateway type.
@@ -287,6 +288,13 @@ class _Project:
     # -- SQL -------------------------------------------------------------------
     def sql_body(self, model: Model) -> str:
         """The model's SELECT with dbt's ref()/source() calls, Jinja in the spec's text neutralised."""
+        info = self.analysis.models[model.name]
+        readers = [(u, self.reader(u).jinja) for u in info.upstreams]
+        time_range = [self._time_type(model), interval_unit(model.cron), model.start or self.spec.project.start]
+        key = Memo.key("dbt-sql", self.dialect, model.sql.text, readers, model.kind, model.time_column, time_range)
+        return self.analysis.memo.get(key, lambda: self._render_sql_body(model))
+
+    def _render_sql_body(self, model: Model) -> str:
         original = model.sql.text
         prefix = "__meshgen_jinja_"
         while prefix in original:
@@ -650,7 +658,7 @@ class _Project:
                 sql=self.sql_body(model),
             )
             return GeneratedFile(posixpath.join(folder, f"{model.table}.sql"), text)
-        extra = [u for u in model.depends_on if u not in _table_refs(self.analysis.models[model.name].query)]
+        extra = [u for u in model.depends_on if u not in self.analysis.models[model.name].reads]
         text = render(
             "dbt/model.sql.j2",
             model=model,
@@ -691,12 +699,6 @@ def _profile_value(value: Any, integer: bool = False) -> Any:
 
 def _rows(rows) -> list[dict]:
     return [_Row(row) for row in rows]
-
-
-def _table_refs(query: exp.Query | None) -> set[str]:
-    if query is None:
-        return set()
-    return {f"{t.db}.{t.name}".lower() for t in query.find_all(exp.Table) if t.db and isinstance(t.this, exp.Identifier)}
 
 
 def _by_folder(models: list[Model], folder: Callable[[Model], str]) -> dict[str, list[Model]]:

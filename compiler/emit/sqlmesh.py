@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from ..analysis import Analysis
+from ..analysis.memo import Memo
 from ..generated import GeneratedFile
 from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
 from ..render import python_literal, render, sql_string
@@ -244,10 +245,16 @@ def _query(model: Model, spec: Spec) -> str:
             )
         return None
 
-    query = rewrite_tables(analysis.models[model.name].query, to_env_table)
-    if model.kind == "incremental_by_time_range":
-        query = _with_time_filter(query, model, analysis, dialect)
-    return generate(query, dialect).rstrip()
+    def compute() -> str:
+        query = rewrite_tables(analysis.models[model.name].query, to_env_table)
+        if model.kind == "incremental_by_time_range":
+            query = _with_time_filter(query, model, analysis, dialect)
+        return generate(query, dialect).rstrip()
+
+    info = analysis.models[model.name]
+    dbt_upstreams = [u for u in info.upstreams if u in analysis.models and analysis.engine(u) == "dbt"]
+    key = Memo.key("sqlmesh-query", dialect, model.sql.text, dbt_upstreams, model.kind, model.time_column, info.output)
+    return analysis.memo.get(key, compute)
 
 
 def _with_time_filter(query: exp.Query, model: Model, analysis: Analysis, dialect: str) -> exp.Query:

@@ -1,0 +1,58 @@
+"""Results of earlier builds, by content hash: what a rebuild need not compute again.
+
+Keys hash everything a result depends on (the model's SQL, the dialect, the
+upstream schemas, the engines around it, the meshgen and sqlglot versions),
+so a hit is exactly what a cold build would compute. Values are plain JSON.
+A model whose SQL and inputs did not change is then neither parsed nor
+rendered again; one that did is, and so are the models whose inputs it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlglot
+
+from .. import __version__
+
+MEMO_FILE = ".meshgen/cache/analysis.json"
+_SALT = f"{__version__}\0{sqlglot.__version__}"
+
+
+class Memo:
+    def __init__(self, entries: dict[str, Any] | None = None):
+        self._earlier = entries or {}
+        self._used: dict[str, Any] = {}
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        text = json.dumps([_SALT, *parts], sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The remembered value, or compute it; a None result (a failure) is not remembered."""
+        if key in self._used:
+            return self._used[key]
+        value = self._earlier[key] if key in self._earlier else compute()
+        if value is not None:
+            self._used[key] = value
+        return value
+
+    @classmethod
+    def load(cls, root: Path) -> "Memo":
+        try:
+            return cls(json.loads((root / MEMO_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return cls()
+
+    def save(self, root: Path) -> None:
+        """Keep what this build used, so the file never outgrows the spec."""
+        target = root / MEMO_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(target.name + ".tmp")
+        temp.write_text(json.dumps(self._used, sort_keys=True, separators=(",", ":")), encoding="utf-8")
+        os.replace(temp, target)
