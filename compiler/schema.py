@@ -116,22 +116,14 @@ def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:
         yield at(path, f"{_describe(path)} must be {json.dumps(error.validator_value)}, not {_short(error.instance)}")
     elif kind == "pattern":
         reason = schema.get("patternErrorMessage") or f"must match {error.validator_value}"
-        yield at(path, f"{_describe(path)} {_short(error.instance)} {reason}")
-    elif kind == "propertyNames":
-        yield from _property_name_errors(error, spec, path, at)
+        if "propertyNames" in error.schema_path:  # a bad key: point at the key itself
+            yield at(path + (error.instance,), f"name '{error.instance}' in {_describe(path)} {reason}", key=True)
+        else:
+            yield at(path, f"{_describe(path)} {_short(error.instance)} {reason}")
     elif kind in ("minItems", "minProperties", "minLength"):
         yield at(path, f"{_describe(path)} must not be empty" if error.validator_value == 1 else _plain(error, path))
     else:
         yield at(path, _plain(error, path))
-
-
-def _property_name_errors(error, spec: LoadedSpec, path: JsonPath, at) -> Iterator[Diagnostic]:
-    name = error.instance
-    reason = ""
-    for sub in error.context or []:
-        reason = (sub.schema or {}).get("patternErrorMessage", "") if isinstance(sub.schema, dict) else ""
-    reason = reason or "is not a valid name"
-    yield at(path + (name,), f"name '{name}' in {_describe(path)} {reason}", key=True)
 
 
 def _plain(error, path: JsonPath) -> str:
