@@ -7,8 +7,9 @@ guards.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import posixpath
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Union
 
@@ -274,8 +275,12 @@ class Spec:
         target = posixpath.join(self.project.spec_folder, spec_relative)
         return posixpath.normpath(posixpath.join(*([".."] * len(depth)), target)) if depth else posixpath.normpath(target)
 
+    @cached_property
+    def _models_by_name(self) -> dict[str, Model]:
+        return {m.name: m for m in self.models}
+
     def model(self, name: str) -> Model | None:
-        return next((m for m in self.models if m.name == name), None)
+        return self._models_by_name.get(name)
 
     def gateway(self, name: str) -> Gateway:
         return next(g for g in self.gateways if g.name == name)

@@ -10,6 +10,7 @@ indices).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ class LoadedSpec:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
 
     def location(self, path: JsonPath, *, at_key: bool = False) -> Location:
         """The position of a node, or of its nearest ancestor that exists."""

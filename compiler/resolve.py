@@ -353,7 +353,7 @@ class Resolver:
         location = self.loc(path)
         if path not in self.spec.block_scalars:
             return location
-        lines = self.spec.text.splitlines()
+        lines = self.spec.lines
         line = location.line  # 1-based line of the `|`; content starts on the next non-blank one
         while line < len(lines) and not lines[line].strip():
             line += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -141,6 +142,7 @@ _CLASSES = {
 _TIMESTAMPS = exp.DataType.TEMPORAL_TYPES - _CLASSES["date"] - _CLASSES["time"]
 
 
+@lru_cache(maxsize=None)
 def type_class(sql_type: str, dialect: str) -> str:
     """A coarse family (number, text, boolean, date, time, timestamp) or "" when unknown."""
     if not sql_type:
@@ -155,6 +157,7 @@ def type_class(sql_type: str, dialect: str) -> str:
     return "timestamp" if dtype.this in _TIMESTAMPS else ""
 
 
+@lru_cache(maxsize=None)
 def valid_type(sql_type: str, dialect: str) -> bool:
     try:
         dtype = exp.DataType.build(sql_type, dialect=dialect)
