@@ -170,9 +170,12 @@ class Environment:
     def is_prod(self) -> bool:
         return self.name == "prod"
 
-    def schema_for(self, schema: str) -> str:
-        """The one naming rule both engines follow: SQLMesh's virtual layer."""
-        return schema if self.is_prod else f"{schema}__{self.name}"
+    def schema_for(self, schema: str, name: str = "") -> str:
+        """The one naming rule both engines follow: SQLMesh's virtual layer.
+
+        `name` renames a non-prod environment (MESHGEN_ENVIRONMENT, one per pull request, say).
+        """
+        return schema if self.is_prod else f"{schema}__{name or self.name}"
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") ->
         if model is None:
             checks.append(Prerequisite("table_exists", upstream, "source"))
             continue
-        table = f"{_schema(model.schema, env, name)}.{model.table}"
+        table = f"{env.schema_for(model.schema, name)}.{model.table}"
         earlier = analysis.stage_of(upstream)[0]
         checks.append(Prerequisite("table_exists", table, f"built by stage {earlier.index} ({earlier.engine})"))
         column = _freshness_column(model)
@@ -103,10 +103,6 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") ->
             reason = f"contract {model.contract.name} promises freshness {model.contract.freshness}"
             checks.append(Prerequisite("fresh", table, reason, column=column, max_age=model.contract.freshness))
     return checks
-
-
-def _schema(schema: str, env: Environment, name: str) -> str:
-    return schema if env.is_prod else f"{schema}__{name or env.name}"
 
 
 def _freshness_column(model) -> str:

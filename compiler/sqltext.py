@@ -22,6 +22,17 @@ def generate(expression: exp.Expression, dialect: str, pretty: bool = True) -> s
     return _generator(dialect, pretty).generate(expression, copy=True)
 
 
+def literal(value, dialect: str) -> str:
+    """A Python bool, number or string as a SQL literal of the dialect."""
+    if isinstance(value, bool):
+        node = exp.Boolean(this=value)
+    elif isinstance(value, (int, float)):
+        node = exp.Literal.number(value)
+    else:
+        node = exp.Literal.string(str(value))
+    return generate(node, dialect, pretty=False)
+
+
 def rewrite_tables(query: exp.Query, replace: Callable[[str, exp.Table], exp.Expression | None]) -> exp.Query:
     """A copy of the query with table references swapped.
 

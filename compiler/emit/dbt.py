@@ -21,6 +21,7 @@ from __future__ import annotations
 import posixpath
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 import yaml
@@ -32,7 +33,7 @@ from ..generated import GeneratedFile
 from ..ir import Column, EnvRef, Environment, Model, Spec
 from ..render import jinja_literal, render
 from ..analysis.memo import Memo
-from ..sqltext import generate, rewrite_tables
+from ..sqltext import generate, literal, rewrite_tables
 
 # Spec connection key -> dbt profile key, per gateway type.
 _PROFILE_KEYS = {
@@ -257,16 +258,7 @@ class _Project:
 
     # -- types -----------------------------------------------------------------
     def data_type(self, type_text: str) -> str:
-        """A spec column type as the warehouse spells it; a bare decimal gets its precision and scale."""
-        source_dialect = self.spec.project.dialect
-        dtype = exp.DataType.build(type_text, dialect=source_dialect)
-        bare_decimal = dtype.this == exp.DataType.Type.DECIMAL and "(" not in type_text
-        defaults = _DECIMAL_DEFAULTS.get(self.dialect)
-        if bare_decimal and defaults:
-            return f"decimal({defaults[0]},{defaults[1]})"
-        if source_dialect == self.dialect and not bare_decimal:
-            return type_text.replace(", ", ",")
-        return dtype.sql(dialect=self.dialect).lower().replace(", ", ",")
+        return _data_type(type_text, self.spec.project.dialect, self.dialect)
 
     def columns_of(self, name: str) -> list[tuple[str, str, str]]:
         """(name, data_type, description) of a source or model, from its declaration, contract or inference."""
@@ -400,13 +392,7 @@ class _Project:
         return tests
 
     def sql_literal(self, value: Any) -> str:
-        if isinstance(value, bool):
-            literal = exp.Boolean(this=value)
-        elif isinstance(value, (int, float)):
-            literal = exp.Literal.number(value)
-        else:
-            literal = exp.Literal.string(str(value))
-        return generate(literal, self.dialect, pretty=False)
+        return literal(value, self.dialect)
 
     def check_sql(self, expression: str) -> str:
         parsed = (self.analysis.checks or {}).get(expression)
@@ -699,6 +685,19 @@ def _profile_value(value: Any, integer: bool = False) -> Any:
 
 def _rows(rows) -> list[dict]:
     return [_Row(row) for row in rows]
+
+
+@lru_cache(maxsize=None)
+def _data_type(type_text: str, source_dialect: str, dialect: str) -> str:
+    """A spec column type as the warehouse spells it; a bare decimal gets its precision and scale."""
+    dtype = exp.DataType.build(type_text, dialect=source_dialect)
+    bare_decimal = dtype.this == exp.DataType.Type.DECIMAL and "(" not in type_text
+    defaults = _DECIMAL_DEFAULTS.get(dialect)
+    if bare_decimal and defaults:
+        return f"decimal({defaults[0]},{defaults[1]})"
+    if source_dialect == dialect and not bare_decimal:
+        return type_text.replace(", ", ",")
+    return dtype.sql(dialect=dialect).lower().replace(", ", ",")
 
 
 def _by_folder(models: list[Model], folder: Callable[[Model], str]) -> dict[str, list[Model]]:

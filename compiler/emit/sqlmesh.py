@@ -22,7 +22,7 @@ from ..analysis.memo import Memo
 from ..generated import GeneratedFile
 from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
 from ..render import python_literal, render, sql_string
-from ..sqltext import generate, rewrite_tables
+from ..sqltext import generate, literal, rewrite_tables
 
 SUFFIX_VARIABLE = "meshgen_dbt_suffix"
 _TIME_MACROS = {"date": ("@start_ds", "@end_ds")}  # other types compare against timestamps
@@ -50,10 +50,6 @@ _CONNECTION_KEYS = {
 def default_environment(spec: Spec) -> Environment:
     """The environment SQLMesh uses without `--gateway`: dev when there is one (local, cheap)."""
     return next((e for e in spec.environments if e.name == "dev"), spec.environments[0])
-
-
-def dbt_schema(schema: str, environment: Environment) -> str:
-    return environment.schema_for(schema)
 
 
 # -- config -----------------------------------------------------------------
@@ -187,9 +183,9 @@ def _sql_audit(name: str, args: dict, dialect: str) -> str:
         elif key == "criteria":
             value_sql = "(" + ", ".join(value) + ")"
         elif key == "is_in":
-            value_sql = "(" + ", ".join(_literal_sql(v) for v in value) + ")"
+            value_sql = "(" + ", ".join(literal(v, dialect) for v in value) + ")"
         else:
-            value_sql = _literal_sql(value)
+            value_sql = literal(value, dialect)
         parts.append(f"{key} := {value_sql}")
     return f"{name}({', '.join(parts)})"
 
@@ -208,14 +204,6 @@ def _python_audit(name: str, args: dict) -> str:
             value_py = repr(value)
         parts.append(f"{key!r}: {value_py}")
     return f"({name!r}, {{{', '.join(parts)}}})"
-
-
-def _literal_sql(value) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return sql_string(value)
 
 
 def _columns(model: Model, dialect: str) -> list[tuple[str, str]]:
@@ -353,7 +341,7 @@ def _external_models(spec: Spec, sqlmesh_models: list[Model]) -> GeneratedFile:
 def _environment_names(spec: Spec, name: str) -> list[str]:
     """A dbt-built table's name in every environment, as SQLMesh sees it."""
     schema, _, table = name.partition(".")
-    return [f"{dbt_schema(schema, env)}.{table}" for env in spec.environments]
+    return [f"{env.schema_for(schema)}.{table}" for env in spec.environments]
 
 
 def _test_inputs(spec: Spec, given) -> list[tuple[str, list[dict]]]:
@@ -378,15 +366,16 @@ def _tests(model: Model, spec: Spec) -> Iterable[GeneratedFile]:
         test_vars = {}
         if model.kind == "incremental_by_time_range":
             test_vars = {"start": model.start or "1970-01-01", "end": "2099-12-31"}
+        test_id = f"test_{model.schema}__{model.table}__{test.name}"
         body = {
-            "id": f"test_{model.schema}__{model.table}__{test.name}",
+            "id": test_id,
             "model": model.name,
             "description": test.description,
             "vars": test_vars,
             "inputs": _test_inputs(spec, test.given),
             "expect": [dict(r) for r in test.expect],
         }
-        path = posixpath.join(spec.output.sqlmesh, "tests", f"test_{model.schema}__{model.table}__{test.name}.yaml")
+        path = posixpath.join(spec.output.sqlmesh, "tests", f"{test_id}.yaml")
         yield GeneratedFile(path, render("sqlmesh/test.yaml.j2", test=body))
 
 
