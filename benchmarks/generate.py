@@ -497,7 +497,7 @@ class _Generator:
                 "running_amount": ("decimal(18,2)", f"SUM(g.total_amount) OVER ({part} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"),
                 "amount_7d_avg": ("double", f"AVG(g.total_amount) OVER ({part} ROWS BETWEEN 6 PRECEDING AND CURRENT ROW)"),
                 "amount_change": ("decimal(18,2)", f"g.total_amount - LAG(g.total_amount) OVER ({part})"),
-                "daily_rank": ("integer", f"RANK() OVER (PARTITION BY g.event_date ORDER BY g.total_amount DESC)"),
+                "daily_rank": ("integer", "RANK() OVER (PARTITION BY g.event_date ORDER BY g.total_amount DESC)"),
             }
         for name, (type_, expression) in windows.items():
             columns.append((name, type_))

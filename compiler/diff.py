@@ -468,10 +468,7 @@ def render_github(changes: list[Change], file_path: str) -> str:
 
 def impact(spec: Spec, name: str) -> dict:
     """A model's downstream closure across both engines, with stages and contract consumers."""
-    from .errors import did_you_mean
-
-    if spec.model(name) is None:
-        raise fail(Location(spec.project.spec_file), f"no model named '{name}'", did_you_mean(name, [m.name for m in spec.models], "models"))
+    spec.require_model(name)
     analysis = spec.analysis
     rows = []
     for model_name in [name] + downstream_closure(spec, [name]):

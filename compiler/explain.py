@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from .errors import Location, did_you_mean, fail
 from .ir import Spec
 
 
 def explain(spec: Spec, name: str) -> str:
-    model = spec.model(name)
-    if model is None:
-        raise fail(
-            Location(spec.project.spec_file),
-            f"no model named '{name}'",
-            did_you_mean(name, [m.name for m in spec.models], "models"),
-        )
+    model = spec.require_model(name)
     analysis = spec.analysis
     info = analysis.models[name]
     lines = [f"model {name}  ({model.location})"]

@@ -285,6 +285,16 @@ class Spec:
     def model(self, name: str) -> Model | None:
         return self._models_by_name.get(name)
 
+    def require_model(self, name: str) -> Model:
+        """The model, or a user error naming the closest model (for names typed on the command line)."""
+        model = self.model(name)
+        if model is None:
+            from .errors import did_you_mean, fail
+
+            hint = did_you_mean(name, self._models_by_name, "models")
+            raise fail(Location(self.project.spec_file), f"no model named '{name}'", hint)
+        return model
+
     def gateway(self, name: str) -> Gateway:
         return next(g for g in self.gateways if g.name == name)
 

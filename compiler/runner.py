@@ -58,10 +58,8 @@ def selected_stages(spec: Spec, select: list[str]) -> list[Stage]:
     stages = list(spec.analysis.stages)
     if not select:
         return stages
-    unknown = [m for m in select if m not in spec.analysis.models]
-    if unknown:
-        known = list(spec.analysis.models)
-        raise fail(Location(spec.project.spec_file), f"unknown model '{unknown[0]}'", did_you_mean(unknown[0], known, "models"))
+    for name in select:
+        spec.require_model(name)
     chosen = []
     for stage in stages:
         models = tuple(m for m in stage.models if m in select)

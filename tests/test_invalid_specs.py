@@ -39,7 +39,7 @@ def test_invalid_spec_reports_its_error(path: Path):
         assert lines, f"no error at {path.name}:{line}:{col} in:\n{result.stderr}"
         assert any(words in l for l in lines), f"expected {words!r} in:\n{result.stderr}"
     for hint in expected["hints"]:
-        assert f"hint: " in result.stderr and hint in result.stderr, result.stderr
+        assert "hint: " in result.stderr and hint in result.stderr, result.stderr
     for secret in expected["absent"]:
         assert secret not in result.output
 

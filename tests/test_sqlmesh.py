@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb

@@ -64,7 +64,7 @@ def _python_value(value, integer: bool = False) -> str:
 def _connection(spec: Spec, gateway: Gateway) -> str:
     if gateway.type == "duckdb":
         path = spec.path_from(spec.output.sqlmesh, str(gateway.get("path", "warehouse.duckdb")))
-        items = [f"'type': 'duckdb'", f"'database': str((HERE / {path!r}).resolve())"]
+        items = ["'type': 'duckdb'", f"'database': str((HERE / {path!r}).resolve())"]
         if gateway.get("extensions"):
             items.append(f"'extensions': {list(gateway.get('extensions'))!r}")
     else:
