@@ -200,9 +200,9 @@ class _Differ:
             spec = self.new if model in self.new.analysis.models else self.old
             roots = [model]
         else:
-            spec, roots = self.new, _producers(self.new, change.contract)
+            spec, roots = self.new, list(self.new.contract_producers().get(change.contract, ()))
             if not roots:
-                spec, roots = self.old, _producers(self.old, change.contract)
+                spec, roots = self.old, list(self.old.contract_producers().get(change.contract, ()))
         analysis = spec.analysis
         affected = downstream_closure(spec, roots)
         change.affected_models = affected
@@ -375,10 +375,6 @@ class _Differ:
     def _anchor(self, path: tuple) -> Location:
         """Where something that no longer exists was: its section in the new spec."""
         return self.new.section_locations.get(path[0], Location(self.new_file, 1, 1))
-
-
-def _producers(spec: Spec, contract: str) -> list[str]:
-    return [m.name for m in spec.models if m.contract and m.contract.name == contract]
 
 
 def _body(model) -> str:
