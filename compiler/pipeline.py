@@ -24,7 +24,7 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
     from .schema import schema_diagnostics
 
     loaded = load_spec(spec_path, display)
-    diagnostics = schema_diagnostics(loaded)
+    diagnostics = schema_diagnostics(loaded, memo)
     if diagnostics:
         raise MeshgenError(diagnostics)
     return analyze(resolve(loaded), memo)

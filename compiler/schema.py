@@ -7,13 +7,17 @@ value it concerns, with a "did you mean" hint where one helps.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import Diagnostic, did_you_mean
 from .loader import JsonPath, LoadedSpec
 from .resources import schema_path
+
+if TYPE_CHECKING:
+    from .analysis.memo import Memo
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -31,12 +35,34 @@ def spec_schema() -> dict:
     return json.loads(schema_path().read_text(encoding="utf-8"))
 
 
+# Sections checked item by item against their definition, so that a rebuild re-validates only the
+# items that changed: section -> (the keyword holding the items, the definition they follow).
+_ITEM_SECTIONS = {"models": ("items", "model"), "sources": ("items", "source"), "contracts": ("additionalProperties", "contract")}
+
+
 @cache
-def _validator():
+def _validators() -> tuple[Any, dict[str, Any]]:
+    """The validator of everything but the items of _ITEM_SECTIONS, and one per item definition.
+
+    Built once per process: building a validator resolves every $ref.
+    """
     from jsonschema import Draft202012Validator
 
-    # One compiled validator per process: building it resolves every $ref.
-    return Draft202012Validator(spec_schema())
+    root = spec_schema()
+    properties = dict(root["properties"])
+    for section, (keyword, _) in _ITEM_SECTIONS.items():
+        properties[section] = {**properties[section], keyword: True}
+    top = Draft202012Validator({**root, "properties": properties})
+    items = {
+        section: Draft202012Validator({"$schema": root["$schema"], "$defs": root["$defs"], "$ref": f"#/$defs/{definition}"})
+        for section, (_, definition) in _ITEM_SECTIONS.items()
+    }
+    return top, items
+
+
+@cache
+def _schema_digest() -> str:
+    return hashlib.sha256(schema_path().read_bytes()).hexdigest()
 
 
 @cache
@@ -59,13 +85,49 @@ def format_path(path: JsonPath) -> str:
     return text or "(top level)"
 
 
-def schema_diagnostics(spec: LoadedSpec) -> list[Diagnostic]:
+def schema_diagnostics(spec: LoadedSpec, memo: "Memo | None" = None) -> list[Diagnostic]:
+    """Every schema error, translated; with a memo, items valid in an earlier build are not checked again."""
     diagnostics: dict[tuple, Diagnostic] = {}
-    for error in _validator().iter_errors(spec.data):
+    for error in _errors(spec.data, memo):
         for diagnostic in _translate(error, spec):
             key = (diagnostic.location, diagnostic.message)
             diagnostics.setdefault(key, diagnostic)
     return list(diagnostics.values())
+
+
+def _errors(data: Any, memo: "Memo | None") -> Iterator:
+    top, item_validators = _validators()
+    yield from top.iter_errors(data)
+    if not isinstance(data, dict):
+        return
+    for section, validator in item_validators.items():
+        items = data.get(section)
+        for at, item in enumerate(items) if isinstance(items, list) else items.items() if isinstance(items, dict) else ():
+            yield from _item_errors(validator, item, (section, at), memo)
+
+
+def _item_errors(validator, item: Any, path: JsonPath, memo: "Memo | None") -> list:
+    def check() -> list:
+        errors = list(validator.iter_errors(item))
+        for error in errors:
+            error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
+        return errors
+
+    if memo is None:
+        return check()
+    errors: list = []
+
+    def valid() -> bool | None:
+        errors.extend(check())
+        return None if errors else True  # only validity is remembered; errors are reported afresh
+
+    memo.get(memo.key("schema", _schema_digest(), json.dumps(item, sort_keys=True, default=_tagged)), valid)
+    return errors
+
+
+def _tagged(value: Any) -> list:
+    """A non-JSON value (a YAML date) told apart from a string with the same text."""
+    return [type(value).__name__, str(value)]
 
 
 def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:

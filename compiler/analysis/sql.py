@@ -10,6 +10,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
 from ..errors import Diagnostic, Location
 from ..ir import Model
@@ -111,15 +112,22 @@ def location_of(model: Model, offset: int) -> Location:
 def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[OutputColumn, ...] | None:
     """Output column names and inferred types, `SELECT *` expanded from the known schemas."""
     try:
+        # One schema object for both passes, its column types built once per process: sqlglot
+        # would otherwise parse every upstream column type again for each pass of each model.
+        mapping = MappingSchema(
+            {db: {table: {column: _schema_type(t, dialect) for column, t in columns.items()} for table, columns in tables.items()}
+             for db, tables in schema.items()},
+            dialect=dialect,
+        )
         qualified = qualify(
             query.copy(),
-            schema=schema,
+            schema=mapping,
             dialect=dialect,
             validate_qualify_columns=False,
             quote_identifiers=False,
             identify=False,
         )
-        annotated = annotate_types(qualified, schema=schema, dialect=dialect)
+        annotated = annotate_types(qualified, schema=mapping, dialect=dialect)
     except SqlglotError:
         return None
     columns = []
@@ -130,6 +138,17 @@ def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[Outp
         known = dtype is not None and not dtype.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
         columns.append(OutputColumn(select.alias_or_name, dtype.sql(dialect=dialect).lower() if known else ""))
     return tuple(columns)
+
+
+@lru_cache(maxsize=None)
+def _schema_type(sql_type: str, dialect: str) -> exp.DataType | str:
+    """A column type as sqlglot's schema would build it; left as text when sqlglot cannot build it."""
+    dialect_object = sqlglot.Dialect.get_or_raise(dialect)
+    try:
+        dtype = exp.DataType.from_str(sql_type, dialect=dialect_object, udt=dialect_object.SUPPORTS_USER_DEFINED_TYPES)
+    except (SqlglotError, AttributeError, ValueError):
+        return sql_type  # the schema raises its own error for it, as before
+    return dtype.transform(dialect_object.normalize_identifier, copy=False)
 
 
 _CLASSES = {

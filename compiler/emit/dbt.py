@@ -137,6 +137,19 @@ def to_yaml(data: Any, indent: int = 0) -> str:
     return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
 
 
+def _typed(value: Any) -> Any:
+    """Data as JSON that keeps what the YAML depends on: key order and the kind of each string."""
+    if isinstance(value, dict):
+        return ["R" if isinstance(value, _Row) else "M", [[k, _typed(v)] for k, v in value.items()]]
+    if isinstance(value, list):
+        return ["L", [_typed(v) for v in value]]
+    if isinstance(value, (Jinja, Unrendered)):
+        return ["J" if isinstance(value, Jinja) else "U", str(value)]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return ["O", type(value).__name__, str(value)]  # dates and the like: YAML writes them unquoted
+
+
 def interval_unit(cron: str) -> str:
     """The unit SQLMesh cuts a model's intervals into, from its cron (the granularity of a run)."""
     if cron in _CRON_UNITS:
@@ -491,6 +504,11 @@ class _Project:
             tests.append(entry)
         return tests
 
+    def yaml(self, data: Any, indent: int) -> str:
+        """to_yaml of dbt-safe data, remembered by content: PyYAML's emitter is the slow part of a rebuild."""
+        safe = dbt_text(data)
+        return self.analysis.memo.get(Memo.key("dbt-yaml", _typed(safe), indent), lambda: to_yaml(safe, indent))
+
     # -- files -----------------------------------------------------------------
     def files(self) -> list[GeneratedFile]:
         files = [
@@ -600,7 +618,10 @@ class _Project:
         return table
 
     def _sources_file(self, source_name: str, entry: dict) -> GeneratedFile:
-        text = render("dbt/properties.yml.j2", sections=[("sources", [to_yaml(dbt_text([entry]), 2)])])
+        # Table by table, so a rebuild re-emits only the tables that changed; `tables` is the entry's last key.
+        header = {k: v for k, v in entry.items() if k != "tables"}
+        chunks = [self.yaml([header], 2), "    tables:", *(self.yaml([t], 6) for t in entry["tables"])]
+        text = render("dbt/properties.yml.j2", sections=[("sources", ["\n".join(chunks)])])
         return GeneratedFile(self.path("models", "sources", f"_{source_name}__sources.yml"), text)
 
     def _groups(self) -> Iterable[GeneratedFile]:
@@ -616,14 +637,14 @@ class _Project:
             owner = max(owners, key=lambda o: (owners[o], -[self._owner(m) for m in domains[domain]].index(o))) if owners else ""
             key = "email" if "@" in owner and " " not in owner else "name"
             groups.append({"name": domain, "owner": {key: owner or domain}})
-        text = render("dbt/properties.yml.j2", sections=[("groups", [to_yaml(dbt_text(groups), 2)])])
+        text = render("dbt/properties.yml.j2", sections=[("groups", [self.yaml(groups, 2)])])
         yield GeneratedFile(self.path("models", "_groups.yml"), text)
 
     def _properties_file(self, folder: str, models: list[Model]) -> GeneratedFile:
         resource = self.resource(models[0])
-        nodes = [to_yaml(dbt_text([self.properties(m)]), 2) for m in models]
+        nodes = [self.yaml([self.properties(m)], 2) for m in models]
         sections = [(resource + "s", nodes)]
-        unit_tests = [to_yaml(dbt_text([t]), 2) for m in models for t in self.unit_tests(m)]
+        unit_tests = [self.yaml([t], 2) for m in models for t in self.unit_tests(m)]
         if unit_tests:
             sections.append(("unit_tests", unit_tests))
         schema = posixpath.basename(folder)
