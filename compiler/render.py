@@ -76,6 +76,8 @@ def jinja_literal(text: str, before_expression: bool = False, in_template: bool 
     (always rendered); `before_expression`: the caller puts a `{{ ... }}` right
     after it.
     """
+    if "{" not in text and "\r" not in text and not text.endswith("\n"):
+        return text  # nothing below could change it: the common case, kept cheap
     size = len(text)
     rendered = in_template or any(mark in text for mark in _JINJA_MARKS)
 

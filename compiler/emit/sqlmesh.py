@@ -107,6 +107,7 @@ def _type_sql(type_text: str, dialect: str) -> str:
     return exp.DataType.build(type_text, dialect=dialect).sql(dialect=dialect)
 
 
+@lru_cache(maxsize=None)
 def _identifier(name: str, dialect: str) -> str:
     return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).sql(dialect=dialect)
 
