@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .errors import MeshgenError
 from .generated import GeneratedFile, with_header
 from .writer import WritePlan
+
+# Specs with fewer models emit in one process: a helper costs more than it saves.
+PARALLEL_MIN_MODELS = 200
 
 if TYPE_CHECKING:  # the IR module is costly to import; the cached no-op path never needs it
     from .analysis.memo import Memo
@@ -33,12 +36,39 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
 def emit_all(spec: Spec) -> list[GeneratedFile]:
     from .emit import ci, contracts, dbt, docs, orchestration, sqlmesh
 
+    dbt_aside = _emit_aside(dbt.emit, spec) if len(spec.models) >= PARALLEL_MIN_MODELS else lambda: None
     files: list[GeneratedFile] = []
     for emitter in (sqlmesh, dbt, contracts, orchestration, ci, docs):
-        files.extend(with_header(f, spec.project.spec_file) for f in emitter.emit(spec))
+        produced = dbt_aside() if emitter is dbt else None
+        if produced is None:
+            produced = emitter.emit(spec)
+        files.extend(with_header(f, spec.project.spec_file) for f in produced)
     # The build cache lives next to the ownership record but never in version control.
     files.append(with_header(GeneratedFile(".meshgen/.gitignore", "cache/\n"), spec.project.spec_file))
     _refuse_collisions(files)
+    return files
+
+
+def _emit_aside(emit: Callable[[Spec], list[GeneratedFile]], spec: Spec) -> Callable[[], list[GeneratedFile] | None]:
+    """Run an emitter in a helper process while this one runs the others; None if it could not."""
+    from . import parallel
+
+    memo = spec.analysis.memo
+
+    def work() -> tuple[list[GeneratedFile], dict]:
+        earlier = memo.used_keys()
+        return emit(spec), memo.used_since(earlier)
+
+    result = parallel.call_forked(work)
+
+    def files() -> list[GeneratedFile] | None:
+        done = result()
+        if done is None:
+            return None
+        produced, remembered = done
+        memo.adopt(remembered)  # what the helper computed is kept for the next build
+        return produced
+
     return files
 
 

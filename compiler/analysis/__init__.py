@@ -12,6 +12,7 @@ from typing import Mapping
 
 from sqlglot import exp
 
+from .. import parallel
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..ir import Model, Spec
 from . import engines as engine_rules
@@ -22,6 +23,8 @@ from .graph import find_cycles, topological_order
 from .sql import OutputColumn
 from .stages import Stage, plan_stages
 
+# Fewer models than this in a wave are inferred here: a helper process costs more than it saves.
+PARALLEL_MIN_MODELS = 48
 # dbt adapters that run dbt Python models.
 DBT_PYTHON_GATEWAYS = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
 
@@ -293,32 +296,69 @@ class _Analyzer:
         return {c.name: c.type or "unknown" for c in inferred}
 
     def _infer_outputs(self, order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[OutputColumn, ...] | None]:
+        """Output columns wave by wave (a wave reads only earlier waves); a large wave is shared with a helper."""
         outputs: dict[str, tuple[OutputColumn, ...] | None] = {}
-        for name in order:
-            model = self.models[name]
-            if model.sql is None:
-                contract = model.contract
-                outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
-                continue
-            schema: dict[str, dict[str, dict[str, str]]] = {}
-            for table in sorted(upstreams[name]):
-                columns = self._schema_of(table, outputs)
-                if columns:
-                    db, _, table_name = table.partition(".")
-                    schema.setdefault(db, {})[table_name] = columns
-            outputs[name] = self._output_columns(model, schema)
+        helper: parallel.Helper | None = None
+        try:
+            for wave in _waves(order, upstreams):
+                todo: dict[str, tuple[str, dict]] = {}  # not remembered: name -> (memo key, upstream schema)
+                for name in wave:
+                    model = self.models[name]
+                    if model.sql is None:
+                        contract = model.contract
+                        outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
+                        continue
+                    schema = self._upstream_schema(name, upstreams, outputs)
+                    key = Memo.key("output", self.dialect, model.sql.text, schema)
+                    remembered = self.memo.get(key, lambda: None)
+                    if remembered is not None:
+                        outputs[name] = _columns(remembered)
+                    else:
+                        todo[name] = (key, schema)
+                if helper is None and len(todo) >= PARALLEL_MIN_MODELS and parallel.available():
+                    helper = parallel.Helper(self._compute_outputs)
+                found = self._shared(todo, helper) if helper else self._compute_outputs({n: s for n, (_, s) in todo.items()})
+                for name, (key, _) in todo.items():
+                    outputs[name] = _columns(self.memo.get(key, lambda: found[name]))
+        finally:
+            if helper:
+                helper.close()
         return outputs
 
-    def _output_columns(self, model: Model, schema: dict) -> tuple[OutputColumn, ...] | None:
-        """Inferred output, remembered by SQL text and upstream schemas (re-inferred when either changes)."""
+    def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> dict[str, dict[str, dict[str, str]]]:
+        schema: dict[str, dict[str, dict[str, str]]] = {}
+        for table in sorted(upstreams[name]):
+            columns = self._schema_of(table, outputs)
+            if columns:
+                db, _, table_name = table.partition(".")
+                schema.setdefault(db, {})[table_name] = columns
+        return schema
 
-        def compute():
-            query = self.queries.get(model.name)
+    def _compute_outputs(self, schemas: Mapping[str, dict]) -> dict[str, dict]:
+        """Inferred output per model, as the memo keeps it."""
+        found = {}
+        for name, schema in schemas.items():
+            query = self.queries.get(name)
             columns = sqlmod.output_columns(query, schema, self.dialect) if query is not None else None
-            return {"columns": None if columns is None else [[c.name, c.type] for c in columns]}
+            found[name] = {"columns": None if columns is None else [[c.name, c.type] for c in columns]}
+        return found
 
-        found = self.memo.get(Memo.key("output", self.dialect, model.sql.text, schema), compute)
-        return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
+    def _shared(self, todo: Mapping[str, tuple[str, dict]], helper: "parallel.Helper") -> dict[str, dict]:
+        """Half the wave (by SQL size) to the helper, half here; what the helper fails to deliver is done here."""
+        shares: tuple[dict[str, dict], dict[str, dict]] = ({}, {})
+        sizes = [0, 0]
+        for name in sorted(todo, key=lambda n: -len(self.models[n].sql.text)):
+            lighter = sizes.index(min(sizes))
+            shares[lighter][name] = todo[name][1]
+            sizes[lighter] += len(self.models[name].sql.text)
+        mine, theirs = shares
+        if not theirs or not helper.submit(theirs):
+            mine.update(theirs)
+            theirs = {}
+        found = self._compute_outputs(mine)
+        delivered = helper.collect() if theirs else {}
+        found.update(delivered or self._compute_outputs(theirs))
+        return found
 
     def _check_contracts(self, outputs: Mapping[str, tuple[OutputColumn, ...] | None]) -> None:
         for model in self.spec.models:
@@ -363,6 +403,22 @@ class _Analyzer:
                                 did_you_mean(table, upstreams[model.name], "upstreams"),
                             )
                         )
+
+
+def _waves(order: list[str], upstreams: Mapping[str, set[str]]) -> list[list[str]]:
+    """Models grouped by depth (1 + the deepest upstream model), each group in topological order."""
+    depth: dict[str, int] = {}
+    waves: list[list[str]] = []
+    for name in order:
+        depth[name] = 1 + max((depth.get(u, 0) for u in upstreams[name]), default=0)
+        if depth[name] > len(waves):
+            waves.append([])
+        waves[depth[name] - 1].append(name)
+    return waves
+
+
+def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
+    return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
 
 def analyze(spec: Spec, memo: Memo | None = None) -> Spec:

@@ -42,6 +42,16 @@ class Memo:
             self._used[key] = value
         return value
 
+    def used_keys(self) -> set[str]:
+        return set(self._used)
+
+    def used_since(self, earlier: set[str]) -> dict[str, Any]:
+        """What this build used beyond `earlier` (a helper process sends it back)."""
+        return {k: v for k, v in self._used.items() if k not in earlier}
+
+    def adopt(self, entries: dict[str, Any]) -> None:
+        self._used.update(entries)
+
     @classmethod
     def load(cls, root: Path) -> "Memo":
         try:
