@@ -1,10 +1,12 @@
-"""A second core for large cold builds: forked helpers that share the parsed SQL with the build.
+"""A second core for large cold builds: a forked helper that shares the build's work.
 
-Forking (not spawning) is the point: a helper starts with every AST already
-parsed, and sends back only small results (column lists, generated text).
-Whatever a helper does not deliver (it crashed, was killed, or the platform
-cannot fork) the build computes itself, so a helper can make a build faster
-but never different. `MESHGEN_JOBS=1` turns helpers off.
+The helper is a fork of the build taken before any SQL is parsed. Both
+processes then run the same analysis in lockstep, each parsing and analysing
+its own share of the models and exchanging the (small) results at fixed
+points, so each holds only its own ASTs. Whatever the helper does not deliver
+(it crashed, was killed, or the platform cannot fork) the build computes
+itself: a helper can make a build faster, never different.
+`MESHGEN_JOBS=1` turns it off.
 """
 
 from __future__ import annotations
@@ -14,25 +16,110 @@ import os
 import pickle
 import struct
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
-T = TypeVar("T")
 _HEADER = struct.Struct("!Q")
 
 
 def available() -> bool:
     """Whether a helper process can run on a core of its own."""
-    setting = os.environ.get("MESHGEN_JOBS", "").strip()
-    if setting.isdigit():
-        return int(setting) > 1 and _can_fork()
     if not _can_fork():
         return False
+    setting = os.environ.get("MESHGEN_JOBS", "").strip()
+    if setting.isdigit():
+        return int(setting) > 1
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) > 1
 
 
 def _can_fork() -> bool:
     # Fork is safe on Linux; on macOS system libraries may not survive it, so stay single-process there.
     return hasattr(os, "fork") and sys.platform.startswith("linux")
+
+
+class HelperGone(Exception):
+    """Raised in the helper when the build stopped talking to it: the helper just ends."""
+
+
+class Partner:
+    """The other process of a forked pair, as either side sees it.
+
+    Both sides make the same sequence of exchange() calls. The build sends
+    first and the helper receives first, so neither can block the other
+    whatever the size of what they send.
+    """
+
+    def __init__(self, sending: int, receiving: int, helper_pid: int | None):
+        self._sending, self._receiving = sending, receiving
+        self._helper_pid = helper_pid  # None in the helper itself
+        self.alive = True
+        self._closed = False
+
+    @property
+    def is_helper(self) -> bool:
+        return self._helper_pid is None
+
+    def exchange(self, mine: Any) -> Any | None:
+        """Send this side's results, receive the other's; None once the other side is gone."""
+        if not self.alive:
+            return None
+        try:
+            if self.is_helper:
+                theirs = _receive(self._receiving)
+                _send(self._sending, mine)
+            else:
+                _send(self._sending, mine)
+                theirs = _receive(self._receiving)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self.alive = False
+            return None
+        return theirs
+
+    def result(self) -> Any | None:
+        """In the build: what the helper's work returned (None if it failed); ends the helper."""
+        try:
+            return self.exchange(None)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Idempotent: the descriptors' numbers may belong to other files once closed."""
+        if self._closed:
+            return
+        self._closed = True
+        self.alive = False
+        os.close(self._sending)
+        os.close(self._receiving)
+        if self._helper_pid is not None:
+            os.waitpid(self._helper_pid, 0)
+
+
+def fork_helper(work: Callable[[Partner], Any]) -> Partner | None:
+    """Start `work(partner)` in a forked helper and return the build's side, or None without a helper."""
+    if not available():
+        return None
+    to_helper_read, to_helper_write = os.pipe()
+    to_build_read, to_build_write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(to_helper_write)
+        os.close(to_build_read)
+        _run_helper(work, Partner(to_build_write, to_helper_read, None))
+    os.close(to_helper_read)
+    os.close(to_build_write)
+    return Partner(to_helper_write, to_build_read, pid)
+
+
+def _run_helper(work: Callable[[Partner], Any], partner: Partner) -> None:
+    # Never collect what the build had: the scan would copy every page the two processes share.
+    gc.freeze()
+    try:
+        partner.exchange(work(partner))
+    except BaseException:  # the build sees the closed pipe and does the work itself
+        pass
+    finally:
+        os._exit(0)
 
 
 def _send(fd: int, value: Any) -> None:
@@ -44,109 +131,15 @@ def _send(fd: int, value: Any) -> None:
 
 def _receive(fd: int) -> Any:
     header = _read_exactly(fd, _HEADER.size)
-    if header is None:
-        raise EOFError
-    payload = _read_exactly(fd, _HEADER.unpack(header)[0])
-    if payload is None:
-        raise EOFError
-    return pickle.loads(payload)
+    return pickle.loads(_read_exactly(fd, _HEADER.unpack(header)[0]))
 
 
-def _read_exactly(fd: int, size: int) -> bytes | None:
+def _read_exactly(fd: int, size: int) -> bytes:
     chunks, left = [], size
     while left:
         chunk = os.read(fd, min(left, 1 << 20))
         if not chunk:
-            return None
+            raise EOFError
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
-
-
-def _fork() -> int:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        # The helper never collects what it inherited: scanning it would copy every page it touches.
-        gc.freeze()
-    return pid
-
-
-class Helper:
-    """A forked copy of this process answering requests with `serve(request)`, one at a time.
-
-    The parent sends a request, does its own share of the work, then collects
-    the answer: both processes compute at once, and neither can block the other.
-    """
-
-    def __init__(self, serve: Callable[[Any], Any]):
-        requests_read, self._requests = os.pipe()
-        self._answers, answers_write = os.pipe()
-        self._pid = _fork()
-        if self._pid == 0:
-            os.close(self._requests)
-            os.close(self._answers)
-            _serve_forever(serve, requests_read, answers_write)
-        os.close(requests_read)
-        os.close(answers_write)
-        self._alive = True
-
-    def submit(self, request: Any) -> bool:
-        if self._alive:
-            try:
-                _send(self._requests, request)
-            except OSError:
-                self._alive = False
-        return self._alive
-
-    def collect(self) -> Any | None:
-        """The answer to the last request, or None if the helper failed (the caller does the work)."""
-        if not self._alive:
-            return None
-        try:
-            answer = _receive(self._answers)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            self._alive = False
-            return None
-        return answer
-
-    def close(self) -> None:
-        for fd in (self._requests, self._answers):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        os.waitpid(self._pid, 0)
-
-
-def _serve_forever(serve: Callable[[Any], Any], requests: int, answers: int) -> None:
-    status = 1
-    try:
-        while True:
-            try:
-                request = _receive(requests)
-            except EOFError:
-                status = 0
-                break
-            _send(answers, serve(request))
-    except BaseException:  # the parent notices the closed pipe and does the work itself
-        pass
-    finally:
-        os._exit(status)
-
-
-def call_forked(work: Callable[[], T]) -> Callable[[], T | None]:
-    """Start `work()` in a forked helper; the returned function waits for its result (None if it failed)."""
-    if not available():
-        return lambda: None
-    helper = Helper(lambda _: work())
-    helper.submit(None)
-
-    def result() -> T | None:
-        try:
-            return helper.collect()
-        finally:
-            helper.close()
-
-    return result

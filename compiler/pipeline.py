@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .errors import MeshgenError
 from .generated import GeneratedFile, with_header
 from .writer import WritePlan
-
-# Specs with fewer models emit in one process: a helper costs more than it saves.
-PARALLEL_MIN_MODELS = 200
 
 if TYPE_CHECKING:  # the IR module is costly to import; the cached no-op path never needs it
     from .analysis.memo import Memo
     from .ir import Spec
 
 
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cycle collector made to run less often while a build allocates its millions of objects.
+
+    With the default threshold it scans the growing heap again and again: about
+    15% of a 5,000-model build. The garbage it is there for (sqlglot's copied
+    trees) is still collected, in larger batches.
+    """
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
-    """Read, schema-check and resolve a spec into the IR; raise MeshgenError on bad input."""
-    from .analysis import analyze
+    """Read, schema-check, resolve and analyse a spec into the IR; raise MeshgenError on bad input."""
+    from .analysis.memo import Memo
+
+    with fewer_collections():
+        spec, _ = analyze_and_emit(resolve_spec(spec_path, display, memo), memo or Memo(), emit=False)
+    return spec
+
+
+def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
+    """The IR before analysis (no SQL parsed yet)."""
     from .loader import load_spec
     from .resolve import resolve
     from .schema import schema_diagnostics
@@ -30,46 +53,61 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
     diagnostics = schema_diagnostics(loaded, memo)
     if diagnostics:
         raise MeshgenError(diagnostics)
-    return analyze(resolve(loaded), memo)
+    return resolve(loaded)
 
 
-def emit_all(spec: Spec) -> list[GeneratedFile]:
+def emit_all(spec: Spec, emit_dbt: "Callable[[Spec], list[GeneratedFile]] | None" = None) -> list[GeneratedFile]:
+    """Every generated file. `emit_dbt` stands in for the dbt emitter; it is called last."""
     from .emit import ci, contracts, dbt, docs, orchestration, sqlmesh
 
-    dbt_aside = _emit_aside(dbt.emit, spec) if len(spec.models) >= PARALLEL_MIN_MODELS else lambda: None
-    files: list[GeneratedFile] = []
-    for emitter in (sqlmesh, dbt, contracts, orchestration, ci, docs):
-        produced = dbt_aside() if emitter is dbt else None
-        if produced is None:
-            produced = emitter.emit(spec)
-        files.extend(with_header(f, spec.project.spec_file) for f in produced)
+    produced = {emitter: emitter.emit(spec) for emitter in (sqlmesh, contracts, orchestration, ci, docs)}
+    produced[dbt] = (emit_dbt or dbt.emit)(spec)
+    files = [
+        with_header(f, spec.project.spec_file)
+        for emitter in (sqlmesh, dbt, contracts, orchestration, ci, docs)
+        for f in produced[emitter]
+    ]
     # The build cache lives next to the ownership record but never in version control.
     files.append(with_header(GeneratedFile(".meshgen/.gitignore", "cache/\n"), spec.project.spec_file))
     _refuse_collisions(files)
     return files
 
 
-def _emit_aside(emit: Callable[[Spec], list[GeneratedFile]], spec: Spec) -> Callable[[], list[GeneratedFile] | None]:
-    """Run an emitter in a helper process while this one runs the others; None if it could not."""
+def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[Spec, list[GeneratedFile]]:
+    """Analysis and (unless `emit` is false) emission, shared with a helper process on a large cold build.
+
+    The helper takes the dbt models: it parses and analyses them alongside this
+    process, then runs the dbt emitter while this one runs the others.
+    """
     from . import parallel
+    from .analysis import Share, analyze, helper_models
+    from .emit import dbt
 
-    memo = spec.analysis.memo
+    helper_share = helper_models(resolved, memo, "dbt")
 
-    def work() -> tuple[list[GeneratedFile], dict]:
+    def helper(partner: parallel.Partner) -> tuple[list[GeneratedFile], dict]:
         earlier = memo.used_keys()
-        return emit(spec), memo.used_since(earlier)
+        spec = analyze(resolved, memo, Share(partner, helper_share))
+        return dbt.emit(spec) if emit else [], memo.used_since(earlier)
 
-    result = parallel.call_forked(work)
+    partner = parallel.fork_helper(helper) if helper_share else None
+    if partner is None:
+        spec = analyze(resolved, memo)
+        return spec, emit_all(spec) if emit else []
 
-    def files() -> list[GeneratedFile] | None:
-        done = result()
-        if done is None:
-            return None
-        produced, remembered = done
-        memo.adopt(remembered)  # what the helper computed is kept for the next build
-        return produced
+    def helper_dbt_files(spec: Spec) -> list[GeneratedFile]:
+        delivered = partner.result()
+        if delivered is None:  # the helper failed: emit here what it did not deliver
+            return dbt.emit(spec)
+        files, remembered = delivered
+        memo.adopt(remembered)  # kept for the next build like everything computed here
+        return files
 
-    return files
+    try:
+        spec = analyze(resolved, memo, Share(partner, helper_share))
+        return spec, emit_all(spec, helper_dbt_files) if emit else []
+    finally:
+        partner.close()
 
 
 def _refuse_collisions(files: list[GeneratedFile]) -> None:
@@ -120,10 +158,10 @@ def build(
         if unchanged is not None:  # every generated file is exactly what this build would write
             return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=unchanged), root=root)
     memo = Memo.load(root) if use_cache and not force else Memo()
-    spec = load(spec_path, display, memo)
-    spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root)).as_posix()
-    spec = replace(spec, project=replace(spec.project, spec_folder=spec_folder))
-    files = emit_all(spec)
+    with fewer_collections():
+        resolved = resolve_spec(spec_path, display, memo)
+        spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root)).as_posix()
+        spec, files = analyze_and_emit(replace(resolved, project=replace(resolved.project, spec_folder=spec_folder)), memo)
     plan = writer.plan(root, files, generated_patterns(spec, files))
     if not check:
         if not force:

@@ -9,7 +9,8 @@ import pytest
 from benchmarks.generate import generate, write
 from conftest import run_cli
 from golden_tree import read_tree
-from meshgen import analysis, parallel, pipeline
+from meshgen import analysis, parallel
+from meshgen.pipeline import load
 from meshgen.analysis import sql as sqlmod
 
 pytestmark = pytest.mark.skipif(not parallel._can_fork(), reason="helpers need fork (Linux)")
@@ -17,20 +18,19 @@ pytestmark = pytest.mark.skipif(not parallel._can_fork(), reason="helpers need f
 
 @pytest.fixture
 def forks(monkeypatch):
-    """Helpers on for small specs too, with every fork counted."""
+    """A helper for small specs too, with every fork counted."""
     monkeypatch.setenv("MESHGEN_JOBS", "2")
     monkeypatch.setattr(analysis, "PARALLEL_MIN_MODELS", 2)
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_MODELS", 2)
-    parent, started = os.getpid(), []
-    real_fork = parallel._fork
+    started = []
+    real_fork = os.fork
 
     def counted() -> int:
         pid = real_fork()
-        if os.getpid() == parent:
+        if pid:
             started.append(pid)
         return pid
 
-    monkeypatch.setattr(parallel, "_fork", counted)
+    monkeypatch.setattr(parallel.os, "fork", counted)
     return started
 
 
@@ -40,51 +40,75 @@ def build(spec, *extra) -> str:
     return result.stdout
 
 
-def test_a_build_with_helpers_is_byte_identical_to_one_without(tmp_path, forks, monkeypatch):
-    spec = write(generate(120, seed=3), tmp_path / "helpers")
+def test_a_build_with_a_helper_is_byte_identical_to_one_without(tmp_path, forks, monkeypatch):
+    spec = write(generate(120, seed=3), tmp_path / "helped")
     build(spec)
-    assert len(forks) >= 2, "output inference and the dbt emitter both ran in helpers"
-    with_helpers = read_tree(tmp_path / "helpers")
+    assert len(forks) == 1
+    helped = read_tree(tmp_path / "helped")
 
     monkeypatch.setenv("MESHGEN_JOBS", "1")
     alone = write(generate(120, seed=3), tmp_path / "alone")
     build(alone)
-    assert read_tree(tmp_path / "alone") == with_helpers
+    assert len(forks) == 1
+    assert read_tree(tmp_path / "alone") == helped
 
 
-def test_what_helpers_computed_is_remembered_for_the_next_build(tmp_path, forks):
+def test_what_the_helper_computed_is_remembered_for_the_next_build(tmp_path, forks):
     spec = write(generate(120, seed=3), tmp_path)
     before = sqlmod.parse_count
     build(spec)
-    parsed_cold = sqlmod.parse_count - before
-    spec.write_text(spec.read_text() + "\n")  # a change to the spec's bytes, none to any model
+    parsed_here = sqlmod.parse_count - before
+    spec.write_text(spec.read_text() + "\n")  # new bytes, no model changed
     before = sqlmod.parse_count
     assert build(spec).startswith("wrote 0, deleted 0,")
-    assert parsed_cold > 100 and sqlmod.parse_count == before, "every result came from the memo"
+    assert len(forks) == 1, "the rebuild has nothing to share"
+    assert 0 < parsed_here < 100 and sqlmod.parse_count == before, "the helper parsed the dbt models; all is remembered"
 
 
-def test_a_failing_helper_leaves_the_work_to_the_build():
-    helper = parallel.Helper(lambda request: 1 / request)
-    assert helper.submit(0)
-    assert helper.collect() is None
-    assert not helper.submit(1)
-    helper.close()
-    assert parallel.call_forked(lambda: {}["missing"])() is None
-
-
-def test_a_helper_answers_requests_in_turn(monkeypatch):
+def test_errors_found_by_the_helper_are_reported(tmp_path, forks, monkeypatch):
+    generated = generate(120, seed=3)
+    monkeypatch.setenv("MESHGEN_JOBS", "1")
+    engines = load(write(generated, tmp_path / "good")).analysis
     monkeypatch.setenv("MESHGEN_JOBS", "2")
-    helper = parallel.Helper(lambda request: [x * 2 for x in request])
-    answers = []
-    for request in ([1, 2], list(range(100_000))):  # the second answer is larger than a pipe's buffer
-        assert helper.submit(request)
-        answers.append(helper.collect())
-    helper.close()
-    assert answers == [[2, 4], [x * 2 for x in range(100_000)]]
-    assert parallel.call_forked(lambda: "done")() == "done"
+    broken = next(m for m in generated.spec["models"] if "sql" in m and engines.engine(m["name"]) == "dbt")
+    broken["sql"] = "SELEC oops FROM\n" + broken["sql"]
+    result = run_cli("build", write(generated, tmp_path / "bad"))
+    assert result.exit_code == 1, result.output
+    assert f"model '{broken['name']}': SQL syntax error" in result.output
+    assert len(forks) == 1
 
 
-def test_jobs_setting_turns_helpers_off(monkeypatch):
+def test_a_helper_that_dies_leaves_its_work_to_the_build(tmp_path, forks, monkeypatch):
+    spec = write(generate(120, seed=3), tmp_path / "orphaned")
+
+    def dying(partner):
+        os._exit(1)
+
+    monkeypatch.setattr(parallel, "_run_helper", lambda work, partner: dying(partner))
+    build(spec)
+    assert len(forks) == 1
+    monkeypatch.setenv("MESHGEN_JOBS", "1")
+    alone = write(generate(120, seed=3), tmp_path / "alone")
+    build(alone)
+    assert read_tree(tmp_path / "alone") == read_tree(tmp_path / "orphaned")
+
+
+def test_exchanges_larger_than_a_pipe_do_not_block(monkeypatch):
+    monkeypatch.setenv("MESHGEN_JOBS", "2")
+    big = list(range(100_000))  # far more than a pipe's 64 KiB buffer, both ways
+
+    def helper(partner):
+        assert partner.is_helper
+        return partner.exchange([x * 2 for x in big])
+
+    partner = parallel.fork_helper(helper)
+    assert partner is not None and not partner.is_helper
+    assert partner.exchange(big) == [x * 2 for x in big]
+    assert partner.result() == big
+    partner.close()  # a second close is harmless
+
+
+def test_jobs_setting_turns_the_helper_off(monkeypatch):
     monkeypatch.setenv("MESHGEN_JOBS", "1")
     assert not parallel.available()
-    assert parallel.call_forked(lambda: "done")() is None
+    assert parallel.fork_helper(lambda partner: None) is None

@@ -8,7 +8,7 @@ in topological order and checked against contracts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
 from sqlglot import exp
 
@@ -23,7 +23,8 @@ from .graph import find_cycles, topological_order
 from .sql import OutputColumn
 from .stages import Stage, plan_stages
 
-# Fewer models than this in a wave are inferred here: a helper process costs more than it saves.
+T = TypeVar("T")
+# A helper process is started only when each side has at least this many models to parse.
 PARALLEL_MIN_MODELS = 48
 # dbt adapters that run dbt Python models.
 DBT_PYTHON_GATEWAYS = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
@@ -90,8 +91,16 @@ class QueryStore:
         return self._parsed[name]
 
 
+@dataclass(frozen=True)
+class Share:
+    """The models a helper process parses and analyses (and then emits, as their engine's files)."""
+
+    partner: parallel.Partner
+    helper_models: frozenset[str]
+
+
 class _Analyzer:
-    def __init__(self, spec: Spec, memo: Memo):
+    def __init__(self, spec: Spec, memo: Memo, share: Share | None = None):
         self.spec = spec
         self.dialect = spec.project.dialect
         self.models = {m.name: m for m in spec.models}
@@ -99,6 +108,31 @@ class _Analyzer:
         self.errors: list[Diagnostic] = []
         self.memo = memo
         self.queries = QueryStore(spec, self.errors)
+        self.share = share
+
+    def _split(self, names: list[str], compute: Callable[[str], T]) -> dict[str, T]:
+        """compute() for each name; with a helper, each process does its share and they swap results.
+
+        Both processes call this at the same points with the same names. What one side
+        computes it sends with the diagnostics it found, so both end with the same state.
+        """
+        share = self.share
+        if share is None or not share.partner.alive:
+            return {name: compute(name) for name in names}
+        helping = share.partner.is_helper
+        mine = [n for n in names if (n in share.helper_models) == helping]
+        errors_before = len(self.errors)
+        found = {name: compute(name) for name in mine}
+        theirs = share.partner.exchange((found, self.errors[errors_before:]))
+        if theirs is None:
+            if helping:
+                raise parallel.HelperGone
+            found.update((name, compute(name)) for name in names if name not in found)
+        else:
+            results, errors = theirs
+            found.update(results)
+            self.errors.extend(errors)
+        return {name: found[name] for name in names}
 
     def check(self) -> None:
         if self.errors:
@@ -107,7 +141,7 @@ class _Analyzer:
     def run(self) -> Analysis:
         self._check_types()
         checks = self._parse_checks()
-        reads = {m.name: self._reads(m) for m in self.spec.models}
+        reads = self._split([m.name for m in self.spec.models], lambda name: self._reads(self.models[name]))
         self.check()
         upstreams = {m.name: self._upstreams(m, reads[m.name]) for m in self.spec.models}
         self.check()
@@ -296,33 +330,26 @@ class _Analyzer:
         return {c.name: c.type or "unknown" for c in inferred}
 
     def _infer_outputs(self, order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[OutputColumn, ...] | None]:
-        """Output columns wave by wave (a wave reads only earlier waves); a large wave is shared with a helper."""
+        """Output columns wave by wave: a wave reads only earlier waves, so its models can be inferred at once."""
         outputs: dict[str, tuple[OutputColumn, ...] | None] = {}
-        helper: parallel.Helper | None = None
-        try:
-            for wave in _waves(order, upstreams):
-                todo: dict[str, tuple[str, dict]] = {}  # not remembered: name -> (memo key, upstream schema)
-                for name in wave:
-                    model = self.models[name]
-                    if model.sql is None:
-                        contract = model.contract
-                        outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
-                        continue
-                    schema = self._upstream_schema(name, upstreams, outputs)
-                    key = Memo.key("output", self.dialect, model.sql.text, schema)
-                    remembered = self.memo.get(key, lambda: None)
-                    if remembered is not None:
-                        outputs[name] = _columns(remembered)
-                    else:
-                        todo[name] = (key, schema)
-                if helper is None and len(todo) >= PARALLEL_MIN_MODELS and parallel.available():
-                    helper = parallel.Helper(self._compute_outputs)
-                found = self._shared(todo, helper) if helper else self._compute_outputs({n: s for n, (_, s) in todo.items()})
-                for name, (key, _) in todo.items():
-                    outputs[name] = _columns(self.memo.get(key, lambda: found[name]))
-        finally:
-            if helper:
-                helper.close()
+        for wave in _waves(order, upstreams):
+            todo: dict[str, tuple[str, dict]] = {}  # not remembered: name -> (memo key, upstream schema)
+            for name in wave:
+                model = self.models[name]
+                if model.sql is None:
+                    contract = model.contract
+                    outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
+                    continue
+                schema = self._upstream_schema(name, upstreams, outputs)
+                key = Memo.key("output", self.dialect, model.sql.text, schema)
+                remembered = self.memo.get(key, lambda: None)
+                if remembered is not None:
+                    outputs[name] = _columns(remembered)
+                else:
+                    todo[name] = (key, schema)
+            found = self._split(list(todo), lambda name: self._infer_output(name, todo[name][1]))
+            for name, (key, _) in todo.items():
+                outputs[name] = _columns(self.memo.get(key, lambda: found[name]))
         return outputs
 
     def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> dict[str, dict[str, dict[str, str]]]:
@@ -334,31 +361,11 @@ class _Analyzer:
                 schema.setdefault(db, {})[table_name] = columns
         return schema
 
-    def _compute_outputs(self, schemas: Mapping[str, dict]) -> dict[str, dict]:
-        """Inferred output per model, as the memo keeps it."""
-        found = {}
-        for name, schema in schemas.items():
-            query = self.queries.get(name)
-            columns = sqlmod.output_columns(query, schema, self.dialect) if query is not None else None
-            found[name] = {"columns": None if columns is None else [[c.name, c.type] for c in columns]}
-        return found
-
-    def _shared(self, todo: Mapping[str, tuple[str, dict]], helper: "parallel.Helper") -> dict[str, dict]:
-        """Half the wave (by SQL size) to the helper, half here; what the helper fails to deliver is done here."""
-        shares: tuple[dict[str, dict], dict[str, dict]] = ({}, {})
-        sizes = [0, 0]
-        for name in sorted(todo, key=lambda n: -len(self.models[n].sql.text)):
-            lighter = sizes.index(min(sizes))
-            shares[lighter][name] = todo[name][1]
-            sizes[lighter] += len(self.models[name].sql.text)
-        mine, theirs = shares
-        if not theirs or not helper.submit(theirs):
-            mine.update(theirs)
-            theirs = {}
-        found = self._compute_outputs(mine)
-        delivered = helper.collect() if theirs else {}
-        found.update(delivered or self._compute_outputs(theirs))
-        return found
+    def _infer_output(self, name: str, schema: dict) -> dict:
+        """The model's inferred output, as the memo keeps it."""
+        query = self.queries.get(name)
+        columns = sqlmod.output_columns(query, schema, self.dialect) if query is not None else None
+        return {"columns": None if columns is None else [[c.name, c.type] for c in columns]}
 
     def _check_contracts(self, outputs: Mapping[str, tuple[OutputColumn, ...] | None]) -> None:
         for model in self.spec.models:
@@ -421,6 +428,20 @@ def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
     return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
 
-def analyze(spec: Spec, memo: Memo | None = None) -> Spec:
-    """The spec with its analysis attached; raises MeshgenError on the first failing phase."""
-    return replace(spec, analysis=_Analyzer(spec, memo or Memo()).run())
+def analyze(spec: Spec, memo: Memo | None = None, share: Share | None = None) -> Spec:
+    """The spec with its analysis attached; raises MeshgenError on the first failing phase.
+
+    With a share, a helper process runs this too, in lockstep (see `_Analyzer._split`).
+    """
+    return replace(spec, analysis=_Analyzer(spec, memo or Memo(), share).run())
+
+
+def helper_models(spec: Spec, memo: Memo, engine: str) -> frozenset[str] | None:
+    """The models of `engine` for a helper to take, when enough SQL on both sides needs parsing."""
+    unparsed = {"sqlmesh": [], "dbt": []}
+    for model in spec.models:
+        if model.sql is not None and memo.get(Memo.key("reads", spec.project.dialect, model.sql.text), lambda: None) is None:
+            unparsed[engine_rules.decide(model, spec.engines).engine].append(model.name)
+    if min(len(names) for names in unparsed.values()) < PARALLEL_MIN_MODELS or not parallel.available():
+        return None
+    return frozenset(m.name for m in spec.models if engine_rules.decide(m, spec.engines).engine == engine)
