@@ -1,12 +1,13 @@
 """The no-op fast path: skip the whole build when nothing it depends on changed.
 
 A build depends on the spec's bytes, the files the spec names (sql_file,
-seed_file), the templates and meshgen's version. After each build, the
-cache records a hash of those inputs and the size and mtime of every file
-the build owns. The next build hashes the same inputs and stats the files:
-if everything matches, the output is byte-identical by construction and
-nothing is parsed, rendered or written. Only the standard library is
-imported here, so this path stays close to the interpreter's start-up time.
+seed_file) and meshgen itself (version, code, templates, schemas). After
+each build, the cache records a hash of those inputs and the size and mtime
+of every file the build owns. The next build hashes the same inputs and stats
+the files: if everything matches, the output is byte-identical by
+construction and nothing is parsed, rendered or written. Only the standard
+library is imported here, so this path stays close to the interpreter's
+start-up time.
 """
 
 from __future__ import annotations
@@ -17,24 +18,14 @@ import os
 from pathlib import Path
 
 from . import __version__
-from .resources import resource_dir
+from .resources import build_digest
 
 CACHE_FILE = ".meshgen/cache/build.json"
 _FORMAT = 1
 
 
-def _templates_digest() -> str:
-    digest = hashlib.sha256()
-    folder = resource_dir("templates")
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(folder).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _key(spec_path: Path, root: Path, inputs: list[str]) -> str | None:
-    digest = hashlib.sha256(f"{_FORMAT}\0{__version__}\0{_templates_digest()}\0".encode())
+    digest = hashlib.sha256(f"{_FORMAT}\0{__version__}\0{build_digest()}\0".encode())
     digest.update(os.path.relpath(spec_path.resolve(), root).encode())
     try:
         digest.update(spec_path.read_bytes())

@@ -19,6 +19,7 @@ import sys
 from typing import Any, Callable
 
 _HEADER = struct.Struct("!Q")
+_RESULT = "the helper's result"
 
 
 def available() -> bool:
@@ -58,26 +59,32 @@ class Partner:
     def is_helper(self) -> bool:
         return self._helper_pid is None
 
-    def exchange(self, mine: Any) -> Any | None:
-        """Send this side's results, receive the other's; None once the other side is gone."""
+    def exchange(self, topic: str, mine: Any) -> Any | None:
+        """Send this side's results, receive the other's; None once the other side is gone.
+
+        Both sides name what they exchange: should they ever disagree, the
+        helper is dropped rather than its answer to another question used.
+        """
         if not self.alive:
             return None
         try:
             if self.is_helper:
                 theirs = _receive(self._receiving)
-                _send(self._sending, mine)
+                _send(self._sending, (topic, mine))
             else:
-                _send(self._sending, mine)
+                _send(self._sending, (topic, mine))
                 theirs = _receive(self._receiving)
         except (EOFError, OSError, pickle.UnpicklingError):
+            theirs = None
+        if not (isinstance(theirs, tuple) and len(theirs) == 2 and theirs[0] == topic):
             self.alive = False
             return None
-        return theirs
+        return theirs[1]
 
     def result(self) -> Any | None:
         """In the build: what the helper's work returned (None if it failed); ends the helper."""
         try:
-            return self.exchange(None)
+            return self.exchange(_RESULT, None)
         finally:
             self.close()
 
@@ -115,7 +122,7 @@ def _run_helper(work: Callable[[Partner], Any], partner: Partner) -> None:
     # Never collect what the build had: the scan would copy every page the two processes share.
     gc.freeze()
     try:
-        partner.exchange(work(partner))
+        partner.exchange(_RESULT, work(partner))
     except BaseException:  # the build sees the closed pipe and does the work itself
         pass
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -18,3 +19,19 @@ def resource_dir(name: str) -> Path:
 
 def schema_path(name: str = "meshgen.schema.json") -> Path:
     return resource_dir("schemas") / name
+
+
+@cache
+def build_digest() -> str:
+    """A hash of all that shapes meshgen's output: its code, templates and schemas.
+
+    Cached build results are keyed by it, so a changed meshgen never reuses
+    them, even one with an unchanged version number (a development checkout).
+    """
+    digest = hashlib.sha256()
+    files = [p for p in _PACKAGE_DIR.rglob("*.py")]
+    for name in ("templates", "schemas"):
+        files.extend(p for p in resource_dir(name).rglob("*") if p.is_file())
+    for path in sorted(set(files)):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

@@ -7,7 +7,6 @@ value it concerns, with a "did you mean" hint where one helps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cache
 from typing import TYPE_CHECKING, Any, Iterator
@@ -60,9 +59,6 @@ def _validators() -> tuple[Any, dict[str, Any]]:
     return top, items
 
 
-@cache
-def _schema_digest() -> str:
-    return hashlib.sha256(schema_path().read_bytes()).hexdigest()
 
 
 @cache
@@ -121,7 +117,7 @@ def _item_errors(validator, item: Any, path: JsonPath, memo: "Memo | None") -> l
         errors.extend(check())
         return None if errors else True  # only validity is remembered; errors are reported afresh
 
-    memo.get(memo.key("schema", _schema_digest(), json.dumps(item, sort_keys=True, default=_tagged)), valid)
+    memo.get(memo.key("schema", json.dumps(item, sort_keys=True, default=_tagged)), valid)
     return errors
 
 

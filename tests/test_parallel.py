@@ -99,13 +99,20 @@ def test_exchanges_larger_than_a_pipe_do_not_block(monkeypatch):
 
     def helper(partner):
         assert partner.is_helper
-        return partner.exchange([x * 2 for x in big])
+        return partner.exchange("doubled", [x * 2 for x in big])
 
     partner = parallel.fork_helper(helper)
     assert partner is not None and not partner.is_helper
-    assert partner.exchange(big) == [x * 2 for x in big]
+    assert partner.exchange("doubled", big) == [x * 2 for x in big]
     assert partner.result() == big
     partner.close()  # a second close is harmless
+
+
+def test_a_helper_out_of_step_is_dropped(monkeypatch):
+    monkeypatch.setenv("MESHGEN_JOBS", "2")
+    partner = parallel.fork_helper(lambda partner: partner.exchange("something else", 1))
+    assert partner.exchange("what the build asks", 2) is None
+    assert not partner.alive and partner.result() is None
 
 
 def test_jobs_setting_turns_the_helper_off(monkeypatch):

@@ -7,6 +7,7 @@ in topological order and checked against contracts.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, TypeVar
 
@@ -109,6 +110,7 @@ class _Analyzer:
         self.memo = memo
         self.queries = QueryStore(spec, self.errors)
         self.share = share
+        self._splits = 0  # exchanges with the helper so far: both sides count alike
 
     def _split(self, names: list[str], compute: Callable[[str], T]) -> dict[str, T]:
         """compute() for each name; with a helper, each process does its share and they swap results.
@@ -123,7 +125,8 @@ class _Analyzer:
         mine = [n for n in names if (n in share.helper_models) == helping]
         errors_before = len(self.errors)
         found = {name: compute(name) for name in mine}
-        theirs = share.partner.exchange((found, self.errors[errors_before:]))
+        self._splits += 1
+        theirs = share.partner.exchange(f"split {self._splits}", (found, self.errors[errors_before:]))
         if theirs is None:
             if helping:
                 raise parallel.HelperGone
@@ -437,11 +440,13 @@ def analyze(spec: Spec, memo: Memo | None = None, share: Share | None = None) ->
 
 
 def helper_models(spec: Spec, memo: Memo, engine: str) -> frozenset[str] | None:
-    """The models of `engine` for a helper to take, when enough SQL on both sides needs parsing."""
-    unparsed = {"sqlmesh": [], "dbt": []}
-    for model in spec.models:
-        if model.sql is not None and memo.get(Memo.key("reads", spec.project.dialect, model.sql.text), lambda: None) is None:
-            unparsed[engine_rules.decide(model, spec.engines).engine].append(model.name)
-    if min(len(names) for names in unparsed.values()) < PARALLEL_MIN_MODELS or not parallel.available():
+    """The models of `engine` for a helper to take, when both engines have enough SQL to parse."""
+    engines = {m.name: engine_rules.decide(m, spec.engines).engine for m in spec.models}
+    unparsed = Counter(
+        engines[m.name]
+        for m in spec.models
+        if m.sql is not None and memo.get(Memo.key("reads", spec.project.dialect, m.sql.text), lambda: None) is None
+    )
+    if min(unparsed["sqlmesh"], unparsed["dbt"]) < PARALLEL_MIN_MODELS or not parallel.available():
         return None
-    return frozenset(m.name for m in spec.models if engine_rules.decide(m, spec.engines).engine == engine)
+    return frozenset(name for name, chosen in engines.items() if chosen == engine)

@@ -1,7 +1,7 @@
 """Results of earlier builds, by content hash: what a rebuild need not compute again.
 
 Keys hash everything a result depends on (the model's SQL, the dialect, the
-upstream schemas, the engines around it, the meshgen and sqlglot versions),
+upstream schemas, the engines around it, meshgen's code and the sqlglot version),
 so a hit is exactly what a cold build would compute. Values are plain JSON.
 A model whose SQL and inputs did not change is then neither parsed nor
 rendered again; one that did is, and so are the models whose inputs it changed.
@@ -18,9 +18,10 @@ from typing import Any, Callable
 import sqlglot
 
 from .. import __version__
+from ..resources import build_digest
 
 MEMO_FILE = ".meshgen/cache/analysis.json"
-_SALT = f"{__version__}\0{sqlglot.__version__}"
+_SALT = f"{__version__}\0{build_digest()}\0{sqlglot.__version__}"
 
 
 class Memo:
