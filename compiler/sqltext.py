@@ -18,8 +18,9 @@ def _generator(dialect: str, pretty: bool):
     return Dialect.get_or_raise(dialect).generator(pretty=pretty, comments=False)
 
 
-def generate(expression: exp.Expression, dialect: str, pretty: bool = True) -> str:
-    return _generator(dialect, pretty).generate(expression, copy=True)
+def generate(expression: exp.Expression, dialect: str, pretty: bool = True, owned: bool = False) -> str:
+    """SQL text; `owned`: the caller's own copy, which generation may change (saves copying it again)."""
+    return _generator(dialect, pretty).generate(expression, copy=not owned)
 
 
 def literal(value, dialect: str) -> str:

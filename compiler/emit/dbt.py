@@ -317,7 +317,7 @@ class _Project:
         query = rewrite_tables(self.analysis.models[model.name].query, to_dbt)
         if model.kind == "incremental_by_time_range":
             query = self._time_range(query, model, placeholder)
-        text = generate(query, self.dialect)
+        text = generate(query, self.dialect, owned=True)
         pieces = text.split(prefix)
         if len(pieces) != len(calls) + 1:
             raise RuntimeError(f"model {model.name}: placeholders for dbt calls were not generated once each")

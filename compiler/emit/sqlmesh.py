@@ -238,7 +238,7 @@ def _query(model: Model, spec: Spec) -> str:
         query = rewrite_tables(analysis.models[model.name].query, to_env_table)
         if model.kind == "incremental_by_time_range":
             query = _with_time_filter(query, model, analysis, dialect)
-        return generate(query, dialect).rstrip()
+        return generate(query, dialect, owned=True).rstrip()
 
     info = analysis.models[model.name]
     dbt_upstreams = [u for u in info.upstreams if u in analysis.models and analysis.engine(u) == "dbt"]
