@@ -14,6 +14,7 @@ from sqlglot.schema import MappingSchema
 
 from ..errors import Diagnostic, Location
 from ..ir import Model
+from ..sqltext import generate
 
 # Real parses, counted and named: tests assert what a build parses (once each, or only what changed).
 parse_count = 0
@@ -136,8 +137,14 @@ def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[Outp
             return None  # a star over a table whose columns are unknown
         dtype = select.type
         known = dtype is not None and not dtype.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
-        columns.append(OutputColumn(select.alias_or_name, dtype.sql(dialect=dialect).lower() if known else ""))
+        columns.append(OutputColumn(select.alias_or_name, _type_text(dtype, dialect) if known else ""))
     return tuple(columns)
+
+
+@lru_cache(maxsize=None)
+def _type_text(dtype: exp.DataType, dialect: str) -> str:
+    """An inferred type as SQL; remembered, as the same few types recur in every model."""
+    return generate(dtype, dialect, pretty=False).lower()
 
 
 @lru_cache(maxsize=None)
