@@ -93,3 +93,17 @@ def test_a_changed_output_reanalyses_the_model_and_its_downstream(tmp_path):
     assert parsed[0] == "staging.stg_accounts"
     assert set(parsed[1:]) <= downstream and parsed[1:], parsed
     assert len(parsed) == len(set(parsed)), "no model is parsed twice"
+
+
+def test_schema_errors_are_reported_with_a_warm_cache(tmp_path):
+    """Only valid spec items are remembered: an item broken after a build is checked and reported."""
+    spec = copy_spec("example.yaml", tmp_path)
+    build(spec)
+    text = spec.read_text()
+    assert "    kind: incremental_by_time_range\n" in text
+    spec.write_text(text.replace("    kind: incremental_by_time_range\n", "    kind: incremental_by_tim\n", 1))
+    result = run_cli("build", spec)
+    assert result.exit_code == 1, result.output
+    assert "has unknown value 'incremental_by_tim'" in result.output and "did you mean 'incremental_by_time_range'" in result.output
+    spec.write_text(text)
+    assert build(spec).startswith("wrote 0, deleted 0,"), "the fixed spec builds to the same tree"

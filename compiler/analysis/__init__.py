@@ -119,9 +119,11 @@ class _Analyzer:
         computes it sends with the diagnostics it found, so both end with the same state.
         """
         share = self.share
+        helping = share is not None and share.partner.is_helper
         if share is None or not share.partner.alive:
+            if helping:
+                raise parallel.HelperGone
             return {name: compute(name) for name in names}
-        helping = share.partner.is_helper
         mine = [n for n in names if (n in share.helper_models) == helping]
         errors_before = len(self.errors)
         found = {name: compute(name) for name in mine}
