@@ -68,7 +68,7 @@ def tool(name: str) -> str:
 
 
 def measure_once(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
-    """Seconds from spawn to exit, peak RSS in MiB, and the process's output.
+    """Seconds from spawn to exit, peak memory in MiB, and the process's output.
 
     The peak is the larger of the biggest single process (`wait4`) and the
     sampled sum over the process and its children (a build's helper included).
@@ -300,7 +300,7 @@ def _cell(stats: dict | None) -> str:
 
 def table(results: dict) -> str:
     sizes = results["sizes"]
-    head = ["measurement (median, peak RSS)"] + [f"{int(n):,} models" for n in sizes]
+    head = ["measurement (median, peak memory)"] + [f"{int(n):,} models" for n in sizes]
     rows = [[label, _cell(results["floor"][key])] + [""] * (len(sizes) - 1) for key, label in FLOOR]
     rows += [[label] + [_cell(sizes[n].get(key)) for n in sizes] for key, label in ROWS]
     rows.append(["models on dbt / on SQLMesh"] + [f"{s['spec']['dbt_models']} / {s['spec']['sqlmesh_models']}" for s in sizes.values()])
