@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .errors import Diagnostic, did_you_mean
 from .loader import JsonPath, LoadedSpec
@@ -92,32 +92,44 @@ def schema_diagnostics(spec: LoadedSpec, memo: "Memo | None" = None) -> list[Dia
 
 
 def _errors(data: Any, memo: "Memo | None") -> Iterator:
-    top, item_validators = _validators()
-    yield from top.iter_errors(data)
+    """Schema errors; validity remembered in the memo is not checked again (nor jsonschema imported)."""
     if not isinstance(data, dict):
+        yield from _validators()[0].iter_errors(data)
         return
-    for section, validator in item_validators.items():
+    yield from _remembered_errors(memo, "schema-top", _outline(data), lambda: _validators()[0].iter_errors(data))
+    for section in _ITEM_SECTIONS:
         items = data.get(section)
         for at, item in enumerate(items) if isinstance(items, list) else items.items() if isinstance(items, dict) else ():
-            yield from _item_errors(validator, item, (section, at), memo)
+            yield from _remembered_errors(memo, "schema", item, lambda: _item_errors(section, item, (section, at)))
 
 
-def _item_errors(validator, item: Any, path: JsonPath, memo: "Memo | None") -> list:
-    def check() -> list:
-        errors = list(validator.iter_errors(item))
-        for error in errors:
-            error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
-        return errors
+def _outline(data: dict) -> dict:
+    """The spec with item sections reduced to what the top-level validator checks of them."""
+    shapes = {
+        section: ["list", len(value)] if isinstance(value, list) else ["dict", sorted(value)] if isinstance(value, dict) else value
+        for section, value in data.items()
+        if section in _ITEM_SECTIONS
+    }
+    return {**{k: v for k, v in data.items() if k not in _ITEM_SECTIONS}, **shapes}
 
+
+def _item_errors(section: str, item: Any, path: JsonPath) -> list:
+    errors = list(_validators()[1][section].iter_errors(item))
+    for error in errors:
+        error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
+    return errors
+
+
+def _remembered_errors(memo: "Memo | None", kind: str, data: Any, check: Callable[[], Iterable]) -> list:
     if memo is None:
-        return check()
+        return list(check())
     errors: list = []
 
     def valid() -> bool | None:
         errors.extend(check())
         return None if errors else True  # only validity is remembered; errors are reported afresh
 
-    memo.get(memo.key("schema", json.dumps(item, sort_keys=True, default=_tagged)), valid)
+    memo.get(memo.key(kind, json.dumps(data, sort_keys=True, default=_tagged)), valid)
     return errors
 
 
