@@ -1,12 +1,13 @@
 """A second core for large cold builds: a forked helper that shares the build's work.
 
 The helper is a fork of the build taken before any SQL is parsed. Both
-processes then run the same analysis in lockstep, each parsing and analysing
-its own share of the models and exchanging the (small) results at fixed
-points, so each holds only its own ASTs. Whatever the helper does not deliver
-(it crashed, was killed, or the platform cannot fork) the build computes
-itself: a helper can make a build faster, never different.
-`MESHGEN_JOBS=1` turns it off.
+processes then run the same analysis, each parsing and analysing its own share
+of the models and sending the other the (small) results it needs: reads are
+swapped at a fixed point, inferred columns as soon as each is known. Each
+process holds only its own ASTs. Whatever the helper does not deliver (it
+crashed, was killed, or the platform cannot fork) the build computes itself:
+a helper can make a build faster, never different. `MESHGEN_JOBS=1` turns it
+off.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import select
 import struct
 import sys
+from collections import deque
 from typing import Any, Callable
 
 _HEADER = struct.Struct("!Q")
@@ -44,14 +47,19 @@ class HelperGone(Exception):
 class Partner:
     """The other process of a forked pair, as either side sees it.
 
-    Both sides make the same sequence of exchange() calls. The build sends
-    first and the helper receives first, so neither can block the other
-    whatever the size of what they send.
+    Messages are named. Sending never blocks: what the pipe cannot take yet is
+    queued and written whenever this side waits for a message, so two sides
+    that send a lot to each other cannot deadlock.
     """
 
     def __init__(self, sending: int, receiving: int, helper_pid: int | None):
         self._sending, self._receiving = sending, receiving
+        os.set_blocking(sending, False)
+        os.set_blocking(receiving, False)
         self._helper_pid = helper_pid  # None in the helper itself
+        self._outgoing: deque[memoryview] = deque()  # messages not yet written, the first maybe in part
+        self._incoming = bytearray()
+        self._inbox: dict[str, Any] = {}
         self.alive = True
         self._closed = False
 
@@ -59,27 +67,30 @@ class Partner:
     def is_helper(self) -> bool:
         return self._helper_pid is None
 
-    def exchange(self, topic: str, mine: Any) -> Any | None:
-        """Send this side's results, receive the other's; None once the other side is gone.
+    def post(self, topic: str, payload: Any) -> None:
+        """Send a message to the other side (queued if the pipe is full)."""
+        if self.alive:
+            data = pickle.dumps((topic, payload), protocol=pickle.HIGHEST_PROTOCOL)
+            self._outgoing.append(memoryview(_HEADER.pack(len(data)) + data))
+            self._pump(wait=False)
 
-        Both sides name what they exchange: should they ever disagree, the
-        helper is dropped rather than its answer to another question used.
-        """
-        if not self.alive:
-            return None
-        try:
-            if self.is_helper:
-                theirs = _receive(self._receiving)
-                _send(self._sending, (topic, mine))
-            else:
-                _send(self._sending, (topic, mine))
-                theirs = _receive(self._receiving)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            theirs = None
-        if not (isinstance(theirs, tuple) and len(theirs) == 2 and theirs[0] == topic):
-            self.alive = False
-            return None
-        return theirs[1]
+    def wait_for(self, topic: str) -> Any | None:
+        """The other side's message on `topic`; None once the other side is gone."""
+        while topic not in self._inbox:
+            if not self.alive:
+                return None
+            self._pump(wait=True)
+        return self._inbox.pop(topic)
+
+    def exchange(self, topic: str, mine: Any) -> Any | None:
+        """Send this side's results on `topic`, receive the other side's; None once it is gone."""
+        self.post(topic, mine)
+        return self.wait_for(topic)
+
+    def flush(self) -> None:
+        """Wait until everything posted has been taken by the other side."""
+        while self._outgoing and self.alive:
+            self._pump(wait=True)
 
     def result(self) -> Any | None:
         """In the build: what the helper's work returned (None if it failed); ends the helper."""
@@ -87,6 +98,47 @@ class Partner:
             return self.exchange(_RESULT, None)
         finally:
             self.close()
+
+    def _pump(self, wait: bool) -> None:
+        """Write what is queued and read what has come; with `wait`, until one of them moves."""
+        writing = [self._sending] if self._outgoing else []
+        readable, writable = [self._receiving], writing
+        if wait:
+            readable, writable, _ = select.select([self._receiving], writing, [])
+        if writable:
+            try:
+                written = os.write(self._sending, self._outgoing[0])
+            except BlockingIOError:
+                written = 0
+            except OSError:  # the other side has closed its end
+                self.alive = False
+                return
+            rest = self._outgoing[0][written:]
+            if rest:
+                self._outgoing[0] = rest
+            else:
+                self._outgoing.popleft()
+        if readable:
+            try:
+                chunk = os.read(self._receiving, 1 << 20)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.alive = False
+                return
+            self._incoming += chunk
+            self._unpack()
+
+    def _unpack(self) -> None:
+        while len(self._incoming) >= _HEADER.size:
+            size = _HEADER.unpack_from(self._incoming)[0]
+            if len(self._incoming) < _HEADER.size + size:
+                return
+            topic, payload = pickle.loads(self._incoming[_HEADER.size : _HEADER.size + size])
+            del self._incoming[: _HEADER.size + size]
+            self._inbox[topic] = payload
 
     def close(self) -> None:
         """Idempotent: the descriptors' numbers may belong to other files once closed."""
@@ -104,8 +156,15 @@ def fork_helper(work: Callable[[Partner], Any]) -> Partner | None:
     """Start `work(partner)` in a forked helper and return the build's side, or None without a helper."""
     if not available():
         return None
+    import fcntl  # POSIX only, as is fork
+
     to_helper_read, to_helper_write = os.pipe()
     to_build_read, to_build_write = os.pipe()
+    for fd in (to_helper_write, to_build_write):
+        try:  # larger pipes: fewer wake-ups for the results going back and forth
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except (AttributeError, OSError):
+            pass
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -123,30 +182,8 @@ def _run_helper(work: Callable[[Partner], Any], partner: Partner) -> None:
     gc.freeze()
     try:
         partner.exchange(_RESULT, work(partner))
+        partner.flush()
     except BaseException:  # the build sees the closed pipe and does the work itself
         pass
     finally:
         os._exit(0)
-
-
-def _send(fd: int, value: Any) -> None:
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    data = memoryview(_HEADER.pack(len(payload)) + payload)
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _receive(fd: int) -> Any:
-    header = _read_exactly(fd, _HEADER.size)
-    return pickle.loads(_read_exactly(fd, _HEADER.unpack(header)[0]))
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)

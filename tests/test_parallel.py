@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -18,8 +19,10 @@ pytestmark = pytest.mark.skipif(not parallel._can_fork(), reason="helpers need f
 
 @pytest.fixture
 def forks(monkeypatch):
-    """A helper for small specs too, with every fork counted."""
+    """A helper for small specs too, with every fork counted; a build that hangs fails after a minute."""
     monkeypatch.setenv("MESHGEN_JOBS", "2")
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(60)
     monkeypatch.setattr(analysis, "PARALLEL_MIN_MODELS", 2)
     started = []
     real_fork = os.fork
@@ -31,7 +34,13 @@ def forks(monkeypatch):
         return pid
 
     monkeypatch.setattr(parallel.os, "fork", counted)
-    return started
+    yield started
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _hung(signum, frame):
+    raise TimeoutError("the build and its helper are waiting for each other")
 
 
 def build(spec, *extra) -> str:
@@ -40,14 +49,15 @@ def build(spec, *extra) -> str:
     return result.stdout
 
 
-def test_a_build_with_a_helper_is_byte_identical_to_one_without(tmp_path, forks, monkeypatch):
-    spec = write(generate(120, seed=3), tmp_path / "helped")
+@pytest.mark.parametrize("models, seed", [(120, 3), (90, 11), (160, 29)])
+def test_a_build_with_a_helper_is_byte_identical_to_one_without(tmp_path, forks, monkeypatch, models, seed):
+    spec = write(generate(models, seed=seed), tmp_path / "helped")
     build(spec)
     assert len(forks) == 1
     helped = read_tree(tmp_path / "helped")
 
     monkeypatch.setenv("MESHGEN_JOBS", "1")
-    alone = write(generate(120, seed=3), tmp_path / "alone")
+    alone = write(generate(models, seed=seed), tmp_path / "alone")
     build(alone)
     assert len(forks) == 1
     assert read_tree(tmp_path / "alone") == helped
@@ -95,7 +105,7 @@ def test_a_helper_that_dies_leaves_its_work_to_the_build(tmp_path, forks, monkey
 
 def test_exchanges_larger_than_a_pipe_do_not_block(monkeypatch):
     monkeypatch.setenv("MESHGEN_JOBS", "2")
-    big = list(range(100_000))  # far more than a pipe's 64 KiB buffer, both ways
+    big = list(range(1_000_000))  # more than a pipe holds, both ways at once
 
     def helper(partner):
         assert partner.is_helper
@@ -108,11 +118,18 @@ def test_exchanges_larger_than_a_pipe_do_not_block(monkeypatch):
     partner.close()  # a second close is harmless
 
 
-def test_a_helper_out_of_step_is_dropped(monkeypatch):
+def test_messages_are_matched_by_name_whatever_their_order(monkeypatch):
     monkeypatch.setenv("MESHGEN_JOBS", "2")
-    partner = parallel.fork_helper(lambda partner: partner.exchange("something else", 1))
-    assert partner.exchange("what the build asks", 2) is None
-    assert not partner.alive and partner.result() is None
+
+    def helper(partner):
+        for n in range(200):  # 200 messages before reading any
+            partner.post(f"output {n}", [n] * 1000)
+        return partner.wait_for("go")
+
+    partner = parallel.fork_helper(helper)
+    partner.post("go", "went")
+    assert [partner.wait_for(f"output {n}")[0] for n in reversed(range(200))] == list(reversed(range(200)))
+    assert partner.result() == "went"
 
 
 def test_jobs_setting_turns_the_helper_off(monkeypatch):

@@ -110,12 +110,11 @@ class _Analyzer:
         self.memo = memo
         self.queries = QueryStore(spec, self.errors)
         self.share = share
-        self._splits = 0  # exchanges with the helper so far: both sides count alike
 
-    def _split(self, names: list[str], compute: Callable[[str], T]) -> dict[str, T]:
+    def _split(self, topic: str, names: list[str], compute: Callable[[str], T]) -> dict[str, T]:
         """compute() for each name; with a helper, each process does its share and they swap results.
 
-        Both processes call this at the same points with the same names. What one side
+        Both processes call this at the same point with the same names. What one side
         computes it sends with the diagnostics it found, so both end with the same state.
         """
         share = self.share
@@ -127,8 +126,7 @@ class _Analyzer:
         mine = [n for n in names if (n in share.helper_models) == helping]
         errors_before = len(self.errors)
         found = {name: compute(name) for name in mine}
-        self._splits += 1
-        theirs = share.partner.exchange(f"split {self._splits}", (found, self.errors[errors_before:]))
+        theirs = share.partner.exchange(topic, (found, self.errors[errors_before:]))
         if theirs is None:
             if helping:
                 raise parallel.HelperGone
@@ -146,7 +144,7 @@ class _Analyzer:
     def run(self) -> Analysis:
         self._check_types()
         checks = self._parse_checks()
-        reads = self._split([m.name for m in self.spec.models], lambda name: self._reads(self.models[name]))
+        reads = self._split("reads", [m.name for m in self.spec.models], lambda name: self._reads(self.models[name]))
         self.check()
         upstreams = {m.name: self._upstreams(m, reads[m.name]) for m in self.spec.models}
         self.check()
@@ -335,27 +333,71 @@ class _Analyzer:
         return {c.name: c.type or "unknown" for c in inferred}
 
     def _infer_outputs(self, order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[OutputColumn, ...] | None]:
-        """Output columns wave by wave: a wave reads only earlier waves, so its models can be inferred at once."""
+        """Output columns in topological order; with a helper, each side infers its own models.
+
+        Each side sends every output it infers at once, and waits for one of the
+        other side only when a model of its own reads it.
+        """
         outputs: dict[str, tuple[OutputColumn, ...] | None] = {}
-        for wave in _waves(order, upstreams):
-            todo: dict[str, tuple[str, dict]] = {}  # not remembered: name -> (memo key, upstream schema)
-            for name in wave:
-                model = self.models[name]
-                if model.sql is None:
-                    contract = model.contract
-                    outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
-                    continue
-                schema = self._upstream_schema(name, upstreams, outputs)
-                key = Memo.key("output", self.dialect, model.sql.text, schema)
-                remembered = self.memo.get(key, lambda: None)
-                if remembered is not None:
-                    outputs[name] = _columns(remembered)
-                else:
-                    todo[name] = (key, schema)
-            found = self._split(list(todo), lambda name: self._infer_output(name, todo[name][1]))
-            for name, (key, _) in todo.items():
-                outputs[name] = _columns(self.memo.get(key, lambda: found[name]))
+        for name in self._own_order(order, upstreams):
+            self._ensure_output(name, upstreams, outputs)
+        for name in order:
+            self._ensure_output(name, upstreams, outputs)
         return outputs
+
+    def _own_order(self, order: list[str], upstreams: Mapping[str, set[str]]) -> list[str]:
+        """This side's models, those the other side waits for first.
+
+        Both sides follow the same order, which is still topological: a model's
+        urgency is the position of the first model of the other side that needs
+        it, directly or through models of its own side, and comes after the
+        model itself. That one shared order is what keeps the two from ever
+        waiting on each other at once.
+        """
+        share = self.share
+        if share is None:
+            return order
+        side = {n: (n in share.helper_models) if self.models[n].sql is not None else None for n in order}
+        position = {name: i for i, name in enumerate(order)}
+        readers: dict[str, list[str]] = {}
+        for name in order:
+            for upstream in upstreams[name]:
+                readers.setdefault(upstream, []).append(name)
+        urgency: dict[str, float] = {}
+        for name in reversed(order):
+            # Models without SQL (None) are inferred on both sides: no one waits for them.
+            needs = (position[r] if [side[name], side[r]] in ([True, False], [False, True]) else urgency[r] for r in readers.get(name, ()))
+            urgency[name] = min(needs, default=float("inf"))
+        shared_order = sorted(order, key=lambda n: (urgency[n], position[n]))
+        return [n for n in shared_order if not self._theirs(n)]
+
+    def _theirs(self, name: str) -> bool:
+        """Whether the other process of a shared analysis infers this model's output."""
+        share = self.share
+        return share is not None and self.models[name].sql is not None and (name in share.helper_models) != share.partner.is_helper
+
+    def _ensure_output(self, name: str, upstreams: Mapping[str, set[str]], outputs: dict) -> None:
+        if name in outputs or name not in self.models:
+            return
+        if self._theirs(name) and self.share.partner.alive:
+            found = self.share.partner.wait_for(f"output {name}")
+            if found is not None:
+                outputs[name] = _columns(found)
+                return
+        if self.share is not None and self.share.partner.is_helper and not self.share.partner.alive:
+            raise parallel.HelperGone
+        for upstream in sorted(upstreams[name]):  # done by the other side until it failed
+            self._ensure_output(upstream, upstreams, outputs)
+        model = self.models[name]
+        if model.sql is None:
+            contract = model.contract
+            outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
+            return
+        schema = self._upstream_schema(name, upstreams, outputs)
+        found = self.memo.get(Memo.key("output", self.dialect, model.sql.text, schema), lambda: self._infer_output(name, schema))
+        outputs[name] = _columns(found)
+        if self.share is not None and not self._theirs(name):
+            self.share.partner.post(f"output {name}", found)
 
     def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> dict[str, dict[str, dict[str, str]]]:
         schema: dict[str, dict[str, dict[str, str]]] = {}
@@ -417,18 +459,6 @@ class _Analyzer:
                         )
 
 
-def _waves(order: list[str], upstreams: Mapping[str, set[str]]) -> list[list[str]]:
-    """Models grouped by depth (1 + the deepest upstream model), each group in topological order."""
-    depth: dict[str, int] = {}
-    waves: list[list[str]] = []
-    for name in order:
-        depth[name] = 1 + max((depth.get(u, 0) for u in upstreams[name]), default=0)
-        if depth[name] > len(waves):
-            waves.append([])
-        waves[depth[name] - 1].append(name)
-    return waves
-
-
 def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
     return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
@@ -436,7 +466,8 @@ def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
 def analyze(spec: Spec, memo: Memo | None = None, share: Share | None = None) -> Spec:
     """The spec with its analysis attached; raises MeshgenError on the first failing phase.
 
-    With a share, a helper process runs this too, in lockstep (see `_Analyzer._split`).
+    With a share, a helper process runs this too, on its share of the models
+    (see `_Analyzer._split` and `_Analyzer._infer_outputs`).
     """
     return replace(spec, analysis=_Analyzer(spec, memo or Memo(), share).run())
 
