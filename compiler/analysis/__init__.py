@@ -363,10 +363,13 @@ class _Analyzer:
         for name in order:
             for upstream in upstreams[name]:
                 readers.setdefault(upstream, []).append(name)
+        def crosses(upstream: str, reader: str) -> bool:
+            # Models without SQL (None) are inferred on both sides: no one waits for them.
+            return None not in (side[upstream], side[reader]) and side[upstream] != side[reader]
+
         urgency: dict[str, float] = {}
         for name in reversed(order):
-            # Models without SQL (None) are inferred on both sides: no one waits for them.
-            needs = (position[r] if [side[name], side[r]] in ([True, False], [False, True]) else urgency[r] for r in readers.get(name, ()))
+            needs = (position[r] if crosses(name, r) else urgency[r] for r in readers.get(name, ()))
             urgency[name] = min(needs, default=float("inf"))
         shared_order = sorted(order, key=lambda n: (urgency[n], position[n]))
         return [n for n in shared_order if not self._theirs(n)]
