@@ -16,8 +16,10 @@ import gc
 import os
 import pickle
 import select
+import signal
 import struct
 import sys
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -74,18 +76,28 @@ class Partner:
             self._outgoing.append(memoryview(_HEADER.pack(len(data)) + data))
             self._pump(wait=False)
 
-    def wait_for(self, topic: str) -> Any | None:
-        """The other side's message on `topic`; None once the other side is gone."""
+    def wait_for(self, topic: str, patience: float | None = None) -> Any | None:
+        """The other side's message on `topic`; None once the other side is gone.
+
+        With `patience`, the build also gives up on a helper that has sent nothing
+        for that many seconds: a safety net, as the two are built never to wait
+        for each other at once. The build then does the work itself.
+        """
+        heard = time.monotonic()
         while topic not in self._inbox:
             if not self.alive:
                 return None
-            self._pump(wait=True)
+            if patience is not None and not self.is_helper and time.monotonic() - heard > patience:
+                self.alive = False
+                return None
+            if self._pump(wait=True, timeout=patience):
+                heard = time.monotonic()
         return self._inbox.pop(topic)
 
-    def exchange(self, topic: str, mine: Any) -> Any | None:
+    def exchange(self, topic: str, mine: Any, patience: float | None = None) -> Any | None:
         """Send this side's results on `topic`, receive the other side's; None once it is gone."""
         self.post(topic, mine)
-        return self.wait_for(topic)
+        return self.wait_for(topic, patience)
 
     def flush(self) -> None:
         """Wait until everything posted has been taken by the other side."""
@@ -99,12 +111,15 @@ class Partner:
         finally:
             self.close()
 
-    def _pump(self, wait: bool) -> None:
-        """Write what is queued and read what has come; with `wait`, until one of them moves."""
+    def _pump(self, wait: bool, timeout: float | None = None) -> bool:
+        """Write what is queued and read what has come; with `wait`, until one of them moves.
+
+        True when something was read.
+        """
         writing = [self._sending] if self._outgoing else []
         readable, writable = [self._receiving], writing
         if wait:
-            readable, writable, _ = select.select([self._receiving], writing, [])
+            readable, writable, _ = select.select([self._receiving], writing, [], timeout)
         if writable:
             try:
                 written = os.write(self._sending, self._outgoing[0])
@@ -112,24 +127,26 @@ class Partner:
                 written = 0
             except OSError:  # the other side has closed its end
                 self.alive = False
-                return
+                return False
             rest = self._outgoing[0][written:]
             if rest:
                 self._outgoing[0] = rest
             else:
                 self._outgoing.popleft()
-        if readable:
-            try:
-                chunk = os.read(self._receiving, 1 << 20)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.alive = False
-                return
-            self._incoming += chunk
-            self._unpack()
+        if not readable:
+            return False
+        try:
+            chunk = os.read(self._receiving, 1 << 20)
+        except BlockingIOError:
+            return False
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.alive = False
+            return False
+        self._incoming += chunk
+        self._unpack()
+        return True
 
     def _unpack(self) -> None:
         while len(self._incoming) >= _HEADER.size:
@@ -149,6 +166,10 @@ class Partner:
         os.close(self._sending)
         os.close(self._receiving)
         if self._helper_pid is not None:
+            try:  # whatever it is doing is no longer wanted, and reaping it must not wait for it
+                os.kill(self._helper_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             os.waitpid(self._helper_pid, 0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -130,6 +131,15 @@ def test_messages_are_matched_by_name_whatever_their_order(monkeypatch):
     partner.post("go", "went")
     assert [partner.wait_for(f"output {n}")[0] for n in reversed(range(200))] == list(reversed(range(200)))
     assert partner.result() == "went"
+
+
+def test_the_build_gives_up_on_a_silent_helper_and_never_waits_to_reap_it(monkeypatch):
+    monkeypatch.setenv("MESHGEN_JOBS", "2")
+    partner = parallel.fork_helper(lambda partner: time.sleep(3600))
+    started = time.monotonic()
+    assert partner.wait_for("anything", patience=0.5) is None and not partner.alive
+    partner.close()
+    assert time.monotonic() - started < 30
 
 
 def test_jobs_setting_turns_the_helper_off(monkeypatch):

@@ -27,6 +27,8 @@ from .stages import Stage, plan_stages
 T = TypeVar("T")
 # A helper process is started only when each side has at least this many models to parse.
 PARALLEL_MIN_MODELS = 48
+# Seconds the build waits for a helper that sends nothing before doing the work itself.
+HELPER_PATIENCE = 300.0
 # dbt adapters that run dbt Python models.
 DBT_PYTHON_GATEWAYS = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
 
@@ -126,7 +128,7 @@ class _Analyzer:
         mine = [n for n in names if (n in share.helper_models) == helping]
         errors_before = len(self.errors)
         found = {name: compute(name) for name in mine}
-        theirs = share.partner.exchange(topic, (found, self.errors[errors_before:]))
+        theirs = share.partner.exchange(topic, (found, self.errors[errors_before:]), HELPER_PATIENCE)
         if theirs is None:
             if helping:
                 raise parallel.HelperGone
@@ -383,7 +385,7 @@ class _Analyzer:
         if name in outputs or name not in self.models:
             return
         if self._theirs(name) and self.share.partner.alive:
-            found = self.share.partner.wait_for(f"output {name}")
+            found = self.share.partner.wait_for(f"output {name}", HELPER_PATIENCE)
             if found is not None:
                 outputs[name] = _columns(found)
                 return
