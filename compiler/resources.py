@@ -29,9 +29,9 @@ def build_digest() -> str:
     them, even one with an unchanged version number (a development checkout).
     """
     digest = hashlib.sha256()
-    files = [p for p in _PACKAGE_DIR.rglob("*.py")]
-    for name in ("templates", "schemas"):
-        files.extend(p for p in resource_dir(name).rglob("*") if p.is_file())
-    for path in sorted(set(files)):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    groups = [("code", _PACKAGE_DIR, "*.py")] + [(name, resource_dir(name), "*") for name in ("templates", "schemas")]
+    for label, folder, pattern in groups:
+        for path in sorted(p for p in folder.rglob(pattern) if p.is_file()):
+            # The path within its folder counts too: templates are found by it.
+            digest.update(f"{label}/{path.relative_to(folder).as_posix()}\0".encode() + path.read_bytes())
     return digest.hexdigest()
