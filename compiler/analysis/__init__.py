@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable, Mapping, TypeVar
 
 from sqlglot import exp
@@ -120,24 +121,27 @@ class _Analyzer:
         computes it sends with the diagnostics it found, so both end with the same state.
         """
         share = self.share
-        helping = share is not None and share.partner.is_helper
+        self._stop_if_orphaned()
         if share is None or not share.partner.alive:
-            if helping:
-                raise parallel.HelperGone
             return {name: compute(name) for name in names}
+        helping = share.partner.is_helper
         mine = [n for n in names if (n in share.helper_models) == helping]
         errors_before = len(self.errors)
         found = {name: compute(name) for name in mine}
         theirs = share.partner.exchange(topic, (found, self.errors[errors_before:]), HELPER_PATIENCE)
         if theirs is None:
-            if helping:
-                raise parallel.HelperGone
+            self._stop_if_orphaned()
             found.update((name, compute(name)) for name in names if name not in found)
         else:
             results, errors = theirs
             found.update(results)
             self.errors.extend(errors)
         return {name: found[name] for name in names}
+
+    def _stop_if_orphaned(self) -> None:
+        """In a helper whose build has gone: stop, as no one wants the rest."""
+        if self.share is not None and self.share.partner.is_helper and not self.share.partner.alive:
+            raise parallel.HelperGone
 
     def check(self) -> None:
         if self.errors:
@@ -196,7 +200,7 @@ class _Analyzer:
             query = self.queries.get(model.name)
             return list(sqlmod.table_references(query)) if query is not None else None
 
-        found = self.memo.get(Memo.key("reads", self.dialect, model.sql.text), compute)
+        found = self.memo.get(_reads_key(self.dialect, model.sql.text), compute)
         return (found[0], found[1]) if found else None
 
     def _parse_checks(self) -> dict[str, exp.Expression]:
@@ -389,9 +393,8 @@ class _Analyzer:
             if found is not None:
                 outputs[name] = _columns(found)
                 return
-        if self.share is not None and self.share.partner.is_helper and not self.share.partner.alive:
-            raise parallel.HelperGone
-        for upstream in sorted(upstreams[name]):  # done by the other side until it failed
+        self._stop_if_orphaned()
+        for upstream in sorted(upstreams[name]):  # the other side's are waited for, or inferred here if it failed
             self._ensure_output(upstream, upstreams, outputs)
         model = self.models[name]
         if model.sql is None:
@@ -464,6 +467,12 @@ class _Analyzer:
                         )
 
 
+@lru_cache(maxsize=1 << 16)
+def _reads_key(dialect: str, sql: str) -> str:
+    """The memo key of a model's reads: hashed once per build, though both the helper decision and the analysis need it."""
+    return Memo.key("reads", dialect, sql)
+
+
 def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
     return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
@@ -483,7 +492,7 @@ def helper_models(spec: Spec, memo: Memo, engine: str) -> frozenset[str] | None:
     unparsed = Counter(
         engines[m.name]
         for m in spec.models
-        if m.sql is not None and memo.get(Memo.key("reads", spec.project.dialect, m.sql.text), lambda: None) is None
+        if m.sql is not None and memo.get(_reads_key(spec.project.dialect, m.sql.text), lambda: None) is None
     )
     if min(unparsed["sqlmesh"], unparsed["dbt"]) < PARALLEL_MIN_MODELS or not parallel.available():
         return None
