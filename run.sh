@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv, compile specs/example.yaml into build/example/, load the example's
-# raw data into its local DuckDB file and run every stage (SQLMesh and dbt) in dev.
+# raw data into its local DuckDB file and deploy every stage (SQLMesh and dbt) to dev.
 set -euo pipefail
 cd "$(dirname "$0")"
 python=${PYTHON:-python3}
@@ -12,5 +12,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 meshgen validate specs/example.yaml
 meshgen build specs/example.yaml --out build/example
 python specs/demo_data.py specs/example.yaml
-meshgen run specs/example.yaml --env dev --out build/example
+meshgen deploy specs/example.yaml --env dev --out build/example
 echo "generated tree: build/example/ · warehouse: specs/warehouse.duckdb"

@@ -8,4 +8,5 @@ source .ci/dev-venv.sh
 if command -v npm >/dev/null && [ ! -d tests/tools/node_modules ]; then
   (cd tests/tools && npm ci --silent --no-audit --no-fund)
 fi
-exec .venv/bin/python -m pytest "$@"
+# Both cores; the tests of one warehouse scenario stay on one worker (xdist_group).
+exec .venv/bin/python -m pytest -n "${MESHGEN_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -158,24 +158,58 @@ def graph(
     typer.echo(render_graph(load(spec, str(spec)), format.value), nl=False)
 
 
+_EXECUTION_TIME_HELP = "The time the stages load up to, UTC (YYYY-MM-DD[ HH:MM:SS]; default: now), the same for every stage."
+
+
+def _execute(verb: str, spec: Path, env: str, select, dry_run: bool, out, execution_time, since=None) -> None:
+    from .pipeline import build as run_build
+    from .runner import execute, parse_time
+
+    at = parse_time(execution_time, "--execution-time") if execution_time else None
+    after = parse_time(since, "--since") if since else None
+    result = run_build(spec, str(spec), out=out, check=dry_run)
+    if dry_run and result.plan.stale:
+        typer.echo(f"note: the generated files are stale; `meshgen {verb}` rebuilds them first", err=True)
+    code = execute(result.spec, result.root, verb, env, list(select or ()), dry_run, typer.echo, at=at, since=after)
+    raise typer.Exit(code)
+
+
+_ENV_OPTION = typer.Option(..., "--env", "-e", help="The environment.")
+_SELECT_OPTION = typer.Option(None, "--select", help="Only these models (repeatable).")
+_DRY_RUN_OPTION = typer.Option(False, "--dry-run", help="Print the stages, checks and exact commands; run nothing.")
+_OUT_OPTION = typer.Option(None, "--out", help="Output root (default: the spec's folder).")
+_TIME_OPTION = typer.Option(None, "--execution-time", help=_EXECUTION_TIME_HELP)
+
+
+@app.command()
+@_handles_errors
+def deploy(
+    spec: Path = SpecArgument,
+    env: str = _ENV_OPTION,
+    select: Optional[list[str]] = _SELECT_OPTION,
+    dry_run: bool = _DRY_RUN_OPTION,
+    out: Optional[Path] = _OUT_OPTION,
+    execution_time: Optional[str] = _TIME_OPTION,
+) -> None:
+    """Bring an environment to what the spec says: build, then every stage over its whole backfill range."""
+    _execute("deploy", spec, env, select, dry_run, out, execution_time)
+
+
 @app.command()
 @_handles_errors
 def run(
     spec: Path = SpecArgument,
-    env: str = typer.Option(..., "--env", "-e", help="Environment to run in."),
-    select: Optional[list[str]] = typer.Option(None, "--select", help="Run only these models (repeatable)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages, checks and commands; run nothing."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output root (default: the spec's folder)."),
+    env: str = _ENV_OPTION,
+    select: Optional[list[str]] = _SELECT_OPTION,
+    dry_run: bool = _DRY_RUN_OPTION,
+    out: Optional[Path] = _OUT_OPTION,
+    execution_time: Optional[str] = _TIME_OPTION,
+    since: Optional[str] = typer.Option(
+        None, "--since", help="Run what is due after this time (default: the platform's last schedule period)."
+    ),
 ) -> None:
-    """Build, then run the stages in order with the real sqlmesh and dbt CLIs."""
-    from .pipeline import build as run_build
-    from .runner import run as run_stages
-
-    result = run_build(spec, str(spec), out=out, check=dry_run)
-    if dry_run and result.plan.stale:
-        typer.echo("note: the generated files are stale; `meshgen run` rebuilds them before running", err=True)
-    code = run_stages(result.spec, result.root, env, list(select or ()), dry_run, typer.echo)
-    raise typer.Exit(code)
+    """What the schedule does: new intervals of the models that are due, in a deployed environment."""
+    _execute("run", spec, env, select, dry_run, out, execution_time, since)
 
 
 class DiffFormat(str, Enum):

@@ -25,12 +25,23 @@ def explain(spec: Spec, name: str) -> str:
         "",
         f"stage: {stage.index} of {len(analysis.stages)} ({stage.engine}), batch {batch} of {len(stage.batches)}"
         + f" with {', '.join(m for m in stage.batches[batch - 1] if m != name) or 'no other model'}",
+        f"schedule: {model.cron} (intervals of one {model.interval_unit.replace('_', ' ')})" + _time_range(model, info),
     ]
     lines += ["", "upstream:"] + _neighbours(spec, info.upstreams, info.engine)
     lines += ["", "downstream:"] + _neighbours(spec, analysis.downstreams.get(name, ()), info.engine)
     lines += ["", "contract:"] + _contract_lines(model)
     lines += ["", "output columns:"] + _output_lines(info.output)
     return "\n".join(lines) + "\n"
+
+
+def _time_range(model, info) -> str:
+    if model.kind != "incremental_by_time_range":
+        return ""
+    text = f"; loads {model.time_column} from {model.start}"
+    if info.lookback:
+        widened = " (widened to reach what its upstreams load again)" if info.lookback > model.lookback else ""
+        text += f", looking back {info.lookback} interval(s){widened}"
+    return text
 
 
 def _neighbours(spec: Spec, names, engine: str) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Union
 
 from .errors import Location
+from .seeds import SeedTable
 
 ENGINES = ("sqlmesh", "dbt")
 KINDS = ("full", "view", "incremental_by_time_range", "incremental_by_unique_key", "scd_type_2", "seed")
@@ -121,10 +122,12 @@ class Model:
     sql: SqlText | None = None
     entrypoint: str = ""  # python: "module:function"
     seed_file: str = ""  # relative to the spec folder, posix
+    seed: SeedTable | None = None  # the seed file's rows, read once
     time_column: str = ""
     unique_key: tuple[str, ...] = ()
     updated_at: str = ""
     start: str = ""
+    lookback: int = 0  # intervals before the newest ones that every run loads again (late rows)
     cron: str = "@daily"
     grain: tuple[str, ...] = ()
     owner: str = ""
@@ -139,6 +142,13 @@ class Model:
     depends_on: tuple[str, ...] = ()
     engine_pin: str = ""
     tests: tuple[UnitTest, ...] = ()
+    python_digest: str = ""  # sha256 of the entrypoint's module file: a change to it changes the data
+
+    @property
+    def interval_unit(self) -> str:
+        from .schedule import interval_unit
+
+        return interval_unit(self.cron)
 
     @property
     def schema(self) -> str:
@@ -165,6 +175,7 @@ class Environment:
     gateway: str
     description: str = ""
     dbt_threads: int = 4
+    backfill_start: str = ""  # first date a deploy of this (non-prod) environment loads; "": each model's start
 
     @property
     def is_prod(self) -> bool:
@@ -241,6 +252,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Retries:
+    """How the generated orchestrators retry a failed stage."""
+
+    count: int = 2
+    delay_minutes: int = 5
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     dialect: str
@@ -267,6 +286,7 @@ class Spec:
     engines: Engines
     limits: Limits
     models: tuple[Model, ...]
+    retries: Retries = Retries()
     analysis: Any = None  # the analysis.Analysis, attached by the analyze stage
     # Where each top-level section starts (`models`, `contracts`, ...), for changes to whole sections.
     section_locations: Mapping[str, Location] = field(default_factory=dict, compare=False)

@@ -136,8 +136,15 @@ class BuildResult:
 
 def spec_inputs(spec: Spec) -> list[str]:
     """Files the spec names whose bytes end up in generated files."""
+    from .resolve import module_file
+
     names = {m.sql.file for m in spec.models if m.sql is not None and m.sql.file}
     names.update(m.seed_file for m in spec.models if m.seed_file)
+    folder = spec.project.spec_dir
+    for model in spec.models:  # the code of Python models is part of their SQLMesh stamp
+        found = module_file(folder, model.entrypoint.split(":", 1)[0]) if model.entrypoint else None
+        if found is not None:
+            names.add(found.relative_to(folder).as_posix())
     return sorted(names)
 
 

@@ -57,7 +57,14 @@ def sql_string(value: Any) -> str:
 
 def python_literal(value: Any) -> str:
     """A Python literal; repr of str/int/float/bool/None/tuples is always valid source."""
+    _defined(value)
     return repr(value)
+
+
+def _defined(value: Any) -> None:
+    """A template's missing variable fails the render (repr() of an undefined value would print `Undefined`)."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
 
 
 # What makes dbt run a string through Jinja (dbt.clients.jinja.get_rendered).
@@ -113,6 +120,7 @@ def python_safe_literal(value: Any) -> str:
 
     dbt refuses a Python model whose text Jinja would change, so no tag may appear in it.
     """
+    _defined(value)
     return repr(value).replace("{", "\\x7b")
 
 

@@ -6,11 +6,14 @@ every problem found is collected and reported at once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
+from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import schedule, seeds
 from .errors import Diagnostic, Location, MeshgenError, did_you_mean
 from .ir import (
     KEYED_KINDS,
@@ -28,6 +31,7 @@ from .ir import (
     Output,
     Override,
     Project,
+    Retries,
     Rule,
     Source,
     Spec,
@@ -72,7 +76,8 @@ class Resolver:
             sources=sources,
             contracts=contracts + tuple(m.contract for m in models if m.contract and m.contract.inline),
             engines=self._engines(),
-            limits=Limits(**self.data.get("orchestration", {})),
+            limits=self._limits(),
+            retries=self._retries(),
             models=models,
             section_locations={key: self.spec.location((key,), at_key=True) for key in self.data},
         )
@@ -81,8 +86,19 @@ class Resolver:
         return spec
 
     # -- sections --------------------------------------------------------
+    def _limits(self) -> Limits:
+        raw = self.data.get("orchestration", {})
+        return Limits(**{k: v for k, v in raw.items() if k in ("max_parallel", "max_memory_gb", "max_cpu_cores")})
+
+    def _retries(self) -> Retries:
+        raw = self.data.get("orchestration", {})
+        delay = schedule.duration(raw["retry_delay"]) if "retry_delay" in raw else None
+        minutes = max(1, int(delay.total_seconds() // 60)) if delay else Retries().delay_minutes
+        return Retries(count=raw.get("retries", Retries().count), delay_minutes=minutes)
+
     def _project(self) -> Project:
         raw = self.data["project"]
+        self._check_date(raw.get("start"), ("project", "start"))
         return Project(
             name=raw["name"],
             dialect=raw.get("dialect", "duckdb"),
@@ -138,15 +154,33 @@ class Resolver:
                     f"environment '{name}' uses unknown gateway '{env['gateway']}'",
                     did_you_mean(env["gateway"], known, "gateways"),
                 )
+            backfill_start = env.get("backfill", {}).get("start", "")
+            self._check_date(backfill_start, ("environments", name, "backfill", "start"))
+            if backfill_start and name == "prod":
+                self.error(
+                    ("environments", name, "backfill"),
+                    "prod always backfills every model from its own start",
+                    "a shorter backfill window is for development environments: move `backfill` to one of those",
+                    at_key=True,
+                )
             environments.append(
                 Environment(
                     name=name,
                     gateway=env["gateway"],
                     description=env.get("description", ""),
                     dbt_threads=env.get("dbt", {}).get("threads", 4),
+                    backfill_start=backfill_start,
                 )
             )
         return tuple(environments)
+
+    def _check_date(self, value: str | None, path: JsonPath) -> None:
+        if not value:
+            return
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            self.error(path, f"'{value}' is not a calendar date", "write an existing date as YYYY-MM-DD, e.g. 2024-01-31")
 
     def _columns(self, raw: dict, path: JsonPath) -> tuple[Column, ...]:
         columns = []
@@ -253,26 +287,41 @@ class Resolver:
             self._unknown_layer(raw["layer"], path, project.layers)
         resources = raw.get("resources", {})
         unique_key = raw.get("unique_key", ())
+        cron = self._cron(raw, path)
+        start = raw.get("start", project.start if kind in TIME_KINDS + KEYED_KINDS else "")
+        self._check_date(raw.get("start"), path + ("start",))
+        if kind in TIME_KINDS and not start:
+            self.error(
+                path + ("kind",),
+                f"model '{name}' is {kind} but has no start date",
+                "set `start: YYYY-MM-DD` on the model or `project.start`: the first date both engines load",
+            )
+        seed_file = self._relative_file(raw, path, "seed_file")
+        contract = self._model_contract(raw, path, contracts)
+        entrypoint, python_digest = self._entrypoint(raw, path)
         return Model(
             name=name,
             language=language,
             kind=kind,
             location=self.loc(path + ("name",)),
             sql=self._sql(raw, path),
-            entrypoint=self._entrypoint(raw, path),
-            seed_file=self._relative_file(raw, path, "seed_file"),
+            entrypoint=entrypoint,
+            python_digest=python_digest,
+            seed_file=seed_file,
+            seed=self._seed(seed_file, path, contract) if seed_file else None,
             time_column=raw.get("time_column", ""),
             unique_key=(unique_key,) if isinstance(unique_key, str) else tuple(unique_key),
             updated_at=raw.get("updated_at", "updated_at" if kind == "scd_type_2" else ""),
-            start=raw.get("start", project.start if kind in TIME_KINDS + KEYED_KINDS else ""),
-            cron=raw.get("cron", "@daily"),
+            start=start,
+            lookback=self._lookback(raw, path, cron),
+            cron=cron,
             grain=tuple(raw.get("grain", ())),
             owner=raw.get("owner", ""),
             tags=tuple(raw.get("tags", ())),
             description=raw.get("description", ""),
             layer=raw.get("layer", ""),
             domain=raw.get("domain", ""),
-            contract=self._model_contract(raw, path, contracts),
+            contract=contract,
             attributes=dict(raw.get("attributes", {})),
             memory_gb=resources.get("memory_gb", 0),
             cpu_cores=resources.get("cpu_cores", 0),
@@ -309,7 +358,12 @@ class Resolver:
         required = needs.get(kind)
         if required and required not in raw:
             self.error(path + ("kind",), f"kind {kind} needs `{required}`", f"add `{required}: <column>` to model '{raw['name']}'")
-        for key, kinds in (("time_column", TIME_KINDS), ("unique_key", KEYED_KINDS), ("updated_at", ("scd_type_2",))):
+        for key, kinds in (
+            ("time_column", TIME_KINDS),
+            ("lookback", TIME_KINDS),
+            ("unique_key", KEYED_KINDS),
+            ("updated_at", ("scd_type_2",)),
+        ):
             if key in raw and kind not in kinds:
                 self.error(
                     path + (key,),
@@ -323,6 +377,42 @@ class Resolver:
                 f"a Python model cannot be of kind {kind}",
                 "Python models are `full` or `incremental_by_time_range`",
             )
+
+    def _cron(self, raw: dict, path: JsonPath) -> str:
+        cron = raw.get("cron", "@daily")
+        try:
+            schedule.interval_unit(cron)
+        except schedule.CronError as error:
+            self.error(path + ("cron",), str(error), "e.g. `@hourly`, `@daily`, or `30 6 * * *` (06:30 every day, UTC)")
+            return "@daily"
+        return cron
+
+    def _lookback(self, raw: dict, path: JsonPath, cron: str) -> int:
+        """The model's lookback in intervals of its own schedule (`2` or `2d` on a daily model both give 2)."""
+        value = raw.get("lookback", 0)
+        if isinstance(value, int):
+            return value
+        return schedule.intervals_in(schedule.duration(value), schedule.interval_unit(cron))
+
+    def _seed(self, relative: str, path: JsonPath, contract: Contract | None) -> seeds.SeedTable | None:
+        try:
+            table = seeds.read((self.spec.folder / relative).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            self.error(path + ("seed_file",), f"cannot read seed_file '{relative}': {error}")
+            return None
+        except seeds.SeedError as error:
+            self.error(path + ("seed_file",), f"seed_file '{relative}': {error}", error.hint)
+            return None
+        if contract is not None:
+            declared = [c.name for c in contract.columns]
+            if sorted(declared) != sorted(table.header):
+                self.error(
+                    path + ("contract",),
+                    f"seed_file '{relative}' has the columns {', '.join(table.header)} but the contract declares {', '.join(declared)}",
+                    "make the CSV header and the contract's columns the same",
+                    at_key=True,
+                )
+        return table
 
     def _unknown_layer(self, layer: str, path: JsonPath, layers: tuple[str, ...]) -> None:
         if not layers:
@@ -384,19 +474,21 @@ class Resolver:
             return ""
         return PurePosixPath(target.relative_to(folder).as_posix()).as_posix()
 
-    def _entrypoint(self, raw: dict, path: JsonPath) -> str:
+    def _entrypoint(self, raw: dict, path: JsonPath) -> tuple[str, str]:
+        """The entrypoint, and the digest of its module's file (its code is part of what the model computes)."""
         if "python" not in raw:
-            return ""
+            return "", ""
         entrypoint = raw["python"]["entrypoint"]
         module = entrypoint.split(":", 1)[0]
-        base = self.spec.folder / Path(*module.split("."))
-        if not (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()):
+        file = module_file(self.spec.folder, module)
+        if file is None:
             self.error(
                 path + ("python", "entrypoint"),
                 f"Python module '{module}' of model '{raw['name']}' not found",
                 f"expected {Path(*module.split('.')).as_posix()}.py next to the spec file",
             )
-        return entrypoint
+            return entrypoint, ""
+        return entrypoint, hashlib.sha256(file.read_bytes()).hexdigest()
 
     def _model_contract(self, raw: dict, path: JsonPath, contracts: dict[str, Contract]) -> Contract | None:
         value = raw.get("contract")
@@ -479,6 +571,15 @@ class Resolver:
             all_of=tuple(self._condition(c, path + ("all", i)) for i, c in enumerate(raw.get("all", ()))),
             negated=self._condition(raw["not"], path + ("not",)) if "not" in raw else None,
         )
+
+
+def module_file(folder: Path, module: str) -> Path | None:
+    """The file of a dotted Python module under a folder (a module file or a package's __init__.py)."""
+    base = folder / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _as_tuple(value: Any) -> tuple:

@@ -1,9 +1,9 @@
-"""`meshgen run`: execute the stages in order with the real sqlmesh and dbt CLIs.
+"""`meshgen deploy` and `meshgen run`: the stages in order with the real sqlmesh and dbt CLIs.
 
-Stages run strictly one after the other (DuckDB allows one writer at a
-time). Before a stage starts, its prerequisites are checked; the first
-failure stops the run with a report naming the stage, the model and the
-tool's own error.
+Both verbs (see `execution`) pin one execution time for all their stages.
+Stages run strictly one after the other (DuckDB allows one writer at a time).
+Before a stage starts, its prerequisites are checked; the first failure stops
+with a report naming the stage, the model and the tool's own error.
 """
 
 from __future__ import annotations
@@ -16,17 +16,33 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from . import schedule
 from .analysis.stages import Stage
 from .errors import Location, did_you_mean, fail
+from .execution import (
+    ENVIRONMENT_OVERRIDE,
+    Prerequisite,
+    database_path,
+    dbt_node_name,
+    deploy_commands,
+    format_time,
+    most_frequent_cron,
+    prerequisites,
+    run_invocation,
+    time_environment,
+    with_time,
+)
 from .ir import Environment, Spec
-from .orchestration import ENVIRONMENT_OVERRIDE, Prerequisite, commands, database_path, dbt_node_name, prerequisites
 
 Echo = Callable[[str], None]
 _TAIL_LINES = 25
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+# What `sqlmesh run` says of an environment no plan has created.
+_NOT_DEPLOYED = re.compile(r"Environment '[^']+' was not found")
 
 
 @dataclass
@@ -37,12 +53,20 @@ class StageFailure:
 
     def report(self, total: int) -> str:
         lines = [
-            f"meshgen run failed in stage {self.stage.index}/{total} ({self.stage.engine})",
+            f"meshgen failed in stage {self.stage.index}/{total} ({self.stage.engine})",
             f"  model: {self.model or 'not named by the tool; see its output below'}",
             "  error:",
         ]
         lines += [f"    {line}" for line in self.message.rstrip().splitlines()]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A stage's commands in this deploy or run (none: nothing in it is due)."""
+
+    stage: Stage
+    commands: tuple[tuple[str, ...], ...]
 
 
 def environment(spec: Spec, name: str) -> Environment:
@@ -51,6 +75,21 @@ def environment(spec: Spec, name: str) -> Environment:
         known = [e.name for e in spec.environments]
         raise fail(Location(spec.project.spec_file), f"unknown environment '{name}'", did_you_mean(name, known, "environments"))
     return env
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """A time given on the command line, as naive UTC."""
+    value = text.strip().removesuffix("Z")
+    for pattern in _TIME_FORMATS:
+        try:
+            return datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+    raise fail(Location(option), f"'{text}' is not a time", "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def selected_stages(spec: Spec, select: list[str]) -> list[Stage]:
@@ -69,6 +108,23 @@ def selected_stages(spec: Spec, select: list[str]) -> list[Stage]:
     return chosen
 
 
+def deploy_steps(spec: Spec, stages: list[Stage], env: Environment, name: str, at: datetime) -> list[Step]:
+    return [Step(s, tuple(tuple(with_time(c, at)) for c in deploy_commands(spec, s, env, name))) for s in stages]
+
+
+def run_steps(spec: Spec, stages: list[Stage], env: Environment, name: str, after: datetime, at: datetime) -> list[Step]:
+    steps = []
+    for stage in stages:
+        command = run_invocation(spec, stage, env, name).due(after, at)
+        steps.append(Step(stage, (tuple(with_time(command, at)),) if command else ()))
+    return steps
+
+
+def run_window(spec: Spec, at: datetime) -> tuple[datetime, datetime]:
+    """What a run at `at` covers: the last period of the platform's most frequent schedule."""
+    return schedule.run_window(most_frequent_cron(m.cron for m in spec.models), at)
+
+
 def tool_path(name: str) -> str:
     """The engine CLI next to this Python (a venv's bin), else on PATH."""
     beside = Path(sys.executable).with_name(name)
@@ -79,15 +135,19 @@ def tool_path(name: str) -> str:
     return found
 
 
-def describe(spec: Spec, env: Environment, stages: list[Stage], name: str) -> str:
+def describe(spec: Spec, env: Environment, verb: str, steps: list[Step], name: str, at: datetime) -> str:
     """The plan `--dry-run` prints."""
     shown = f"{env.name} (as {name})" if name else env.name
-    lines = [f"{spec.project.name}: {len(stages)} stage(s) in environment {shown}"]
-    for stage in stages:
+    lines = [f"{spec.project.name}: {verb} of {len(steps)} stage(s) in environment {shown}, execution time {format_time(at)}"]
+    for step in steps:
+        stage = step.stage
         lines.append(f"stage {stage.index} ({stage.engine}): {', '.join(stage.models)}")
+        if not step.commands:
+            lines.append("  nothing due")
+            continue
         for check in prerequisites(spec, stage, env, name):
             lines.append(f"  check {check.check} {check.table}" + (f" within {check.max_age}" if check.max_age else ""))
-        for command in commands(spec, stage, env, name):
+        for command in step.commands:
             lines.append(f"  $ {shlex.join(command)}")
     return "\n".join(lines)
 
@@ -123,16 +183,11 @@ def _check(connection, check: Prerequisite) -> str:
         return f"prerequisite failed: table {check.table} does not exist ({check.reason})"
     if check.check == "fresh":
         newest = connection.execute(f'SELECT MAX("{check.column}") FROM "{schema}"."{table}"').fetchone()[0]
-        age_limit = _duration(check.max_age)
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        if newest is None or (isinstance(newest, datetime) and now - newest.replace(tzinfo=None) > age_limit):
+        age_limit = schedule.duration(check.max_age)
+        current = datetime.now(timezone.utc).replace(tzinfo=None)
+        if newest is None or (isinstance(newest, datetime) and current - newest.replace(tzinfo=None) > age_limit):
             return f"prerequisite failed: {check.table}.{check.column} is older than {check.max_age} ({check.reason})"
     return ""
-
-
-def _duration(text: str) -> timedelta:
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[text[-1]]
-    return timedelta(**{unit: int(text[:-1])})
 
 
 def failing_model(stage: Stage, output: str) -> str:
@@ -154,15 +209,21 @@ def failing_model(stage: Stage, output: str) -> str:
     return ""
 
 
-def run_stage(spec: Spec, root: Path, env: Environment, stage: Stage, name: str) -> StageFailure | None:
+def run_step(spec: Spec, root: Path, env: Environment, step: Step, name: str, at: datetime) -> StageFailure | None:
+    stage = step.stage
     problem = check_prerequisites(spec, root, env, stage, name)
     if problem:
         return StageFailure(stage, "", problem)
-    for command in commands(spec, stage, env, name):
+    variables = {**os.environ, **time_environment(at)}
+    for command in step.commands:
         argv = [tool_path(command[0]), *command[1:]]
-        result = subprocess.run(argv, cwd=root, capture_output=True, text=True)
+        result = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=variables)
         if result.returncode != 0:
             output = result.stdout + result.stderr
+            if _NOT_DEPLOYED.search(output):
+                shown = name or env.name
+                message = f"environment {shown} has not been deployed yet: run `meshgen deploy --env {env.name}` first"
+                return StageFailure(stage, "", message)
             tail = "\n".join(line for line in output.splitlines() if line.strip())
             tail = "\n".join(tail.splitlines()[-_TAIL_LINES:])
             message = f"$ {shlex.join(command)}\nexited with {result.returncode}:\n{tail}"
@@ -170,19 +231,45 @@ def run_stage(spec: Spec, root: Path, env: Environment, stage: Stage, name: str)
     return None
 
 
-def run(spec: Spec, root: Path, env_name: str, select: list[str], dry_run: bool, echo: Echo) -> int:
+def execute(
+    spec: Spec,
+    root: Path,
+    verb: str,
+    env_name: str,
+    select: list[str],
+    dry_run: bool,
+    echo: Echo,
+    at: datetime | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Deploy to or run an environment (`verb`: deploy | run); returns the exit code."""
     env = environment(spec, env_name)
     name = "" if env.is_prod else os.environ.get(ENVIRONMENT_OVERRIDE, "")
+    at = at or now()
     stages = selected_stages(spec, select)
+    if verb == "deploy":
+        steps = deploy_steps(spec, stages, env, name, at)
+    else:
+        after = since if since is not None else run_window(spec, at)[0]
+        if after >= at:
+            window = f"({format_time(after)}, {format_time(at)}]"
+            raise fail(Location("--since"), f"the run's window {window} is empty", "give a --since before the execution time")
+        steps = run_steps(spec, stages, env, name, after, at)
     if dry_run:
-        echo(describe(spec, env, stages, name))
+        echo(describe(spec, env, verb, steps, name, at))
         return 0
-    total = len(stages)
+    total = len(steps)
     started = time.monotonic()
-    for position, stage in enumerate(stages, 1):
-        echo(f"[{position}/{total}] stage {stage.index} · {stage.engine} · {', '.join(stage.models)}")
+    echo(f"{spec.project.name}: {verb} {env.name}, execution time {format_time(at)}")
+    for position, step in enumerate(steps, 1):
+        stage = step.stage
+        label = f"[{position}/{total}] stage {stage.index} · {stage.engine} · {', '.join(stage.models)}"
+        if not step.commands:
+            echo(f"{label}: nothing due")
+            continue
+        echo(label)
         stage_started = time.monotonic()
-        failure = run_stage(spec, root, env, stage, name)
+        failure = run_step(spec, root, env, step, name, at)
         if failure:
             echo(failure.report(len(spec.analysis.stages)))
             return 1

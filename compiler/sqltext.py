@@ -49,3 +49,48 @@ def rewrite_tables(query: exp.Query, replace: Callable[[str, exp.Table], exp.Exp
         if replacement is not None:
             table.replace(replacement)
     return copy
+
+
+def with_time_range(
+    query: exp.Query, time_column: str, in_range: Callable[[exp.Expression], exp.Expression], subquery: str
+) -> exp.Query:
+    """The query restricted to the rows whose `time_column` passes `in_range`, filtering its input where that is the same.
+
+    The predicate goes into the query's own WHERE, on the expression the time column
+    is made of, when that keeps the result equal: a single SELECT without window
+    functions, DISTINCT or LIMIT, and, if it aggregates, the expression is one of its
+    GROUP BY keys (a filter on a group key is the same before or after grouping).
+    Otherwise the query is wrapped and its output filtered. `query` is the caller's
+    own copy; the result may share its nodes.
+    """
+    source = _time_source(query, time_column)
+    if source is not None:
+        return query.where(in_range(source.copy()), copy=False)
+    column = exp.column(time_column, table=subquery)
+    return exp.select("*").from_(query.subquery(subquery)).where(in_range(column))
+
+
+def _time_source(query: exp.Query, time_column: str) -> exp.Expression | None:
+    """The expression the time column is made of, when filtering on it in the WHERE is equivalent."""
+    if not isinstance(query, exp.Select):
+        return None
+    if any(query.args.get(key) for key in ("distinct", "limit", "offset", "qualify")):
+        return None
+    projection = next((s for s in query.selects if s.alias_or_name == time_column), None)
+    if projection is None or any(s.find(exp.Window) for s in query.selects):
+        return None
+    source = projection.unalias()
+    if isinstance(source, exp.Star) or source.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Query, exp.Rand):
+        return None
+    aliases = {s.alias for s in query.selects if s.alias and s is not projection}
+    if any(not c.table and c.name in aliases for c in source.find_all(exp.Column)):
+        return None  # it reads another output column by its alias, which a WHERE cannot see everywhere
+    group = query.args.get("group")
+    if group is not None:
+        if group.args.get("rollup") or group.args.get("cube") or group.args.get("grouping_sets"):
+            return None
+        if not any(key == source for key in group.expressions):
+            return None
+    elif any(s.find(exp.AggFunc) for s in query.selects):
+        return None
+    return source

@@ -119,6 +119,52 @@ def _scenarios(last_id: int) -> list[dict]:
 
 
 OUTLIER_TRANSACTION_ID = 613  # the 9000.00 card payment of customer 1, after 12 payments of 10.00
+# The day after the generated history: `next_day` adds it.
+NEXT_DAY = date(2024, 4, 1)
+LATE_TRANSACTION_ID = 10_000  # a payment of the day before NEXT_DAY that arrives with it
+
+
+def next_day(data: dict[str, list[dict]], day: date = NEXT_DAY, seed: int = 1) -> dict[str, list[dict]]:
+    """The raw tables one day later: a day of new payments, one late payment of the day before,
+    a customer who changed segment and a support ticket that was closed."""
+    rng = random.Random(seed)
+    accounts = [a["account_id"] for a in data["raw.accounts"]]
+    start = datetime.combine(day, datetime.min.time())
+    last_id = max(t["transaction_id"] for t in data["raw.transactions"])
+    new = [
+        {
+            "transaction_id": last_id + i,
+            "account_id": rng.choice(accounts),
+            "merchant_id": rng.randint(1, 15),
+            "amount": Decimal(rng.randint(100, 20000)) / 100,
+            "currency": "EUR",
+            "channel": rng.choice(["card", "online", "ATM", "branch"]),
+            "transaction_time": start + timedelta(minutes=rng.randint(0, 24 * 60 - 1)),
+            "status": rng.choice(["settled", "settled", "pending"]),
+        }
+        for i in range(1, 21)
+    ]
+    late = {
+        "transaction_id": LATE_TRANSACTION_ID,
+        "account_id": accounts[0],
+        "merchant_id": 2,
+        "amount": Decimal("77.70"),
+        "currency": "EUR",
+        "channel": "card",
+        "transaction_time": start - timedelta(hours=14),
+        "status": "settled",
+    }
+    customers = [dict(c) for c in data["raw.customers"]]
+    customers[1] = {**customers[1], "segment": "PRIVATE", "updated_at": start + timedelta(hours=9)}
+    tickets = [dict(t) for t in data["raw.support_tickets"]]
+    open_ticket = next(i for i, t in enumerate(tickets) if t["closed_at"] is None)
+    tickets[open_ticket] = {**tickets[open_ticket], "closed_at": start + timedelta(hours=8), "updated_at": start + timedelta(hours=8)}
+    return {
+        **data,
+        "raw.customers": customers,
+        "raw.transactions": data["raw.transactions"] + new + [late],
+        "raw.support_tickets": tickets,
+    }
 
 
 def seed(connection, spec, data: dict[str, list[dict]], schema_suffix: str = "") -> None:

@@ -28,9 +28,19 @@ def test_a_no_op_rebuild_parses_nothing(tmp_path):
 def test_every_input_invalidates_the_cache(tmp_path):
     spec = copy_spec("example.yaml", tmp_path)
     build(spec)
+    before = read_tree(tmp_path)
     seed = tmp_path / "seeds/product_pricing.csv"
     seed.write_text(seed.read_text() + "new_product,1.00,0.0100\n")
-    assert "wrote 1," in build(spec), "the dbt seed copy changes"
+    build(spec)
+    changed = {path for path, text in read_tree(tmp_path).items() if before.get(path) != text}
+    # The dbt seed copy, and the SQLMesh models that read it (directly or not) get a new stamp.
+    assert "transforms/dbt/seeds/finance/product_pricing.csv" in changed
+    assert "transforms/sqlmesh/models/finance/customer_profitability.sql" in changed
+    assert "transforms/sqlmesh/models/marts/executive_summary.sql" in changed
+    module = tmp_path / "pipelines/churn.py"
+    module.write_text(module.read_text() + "\n# a change to the code of a Python model\n")
+    build(spec)
+    assert read_tree(tmp_path)["transforms/sqlmesh/models/ml/churn_scores.py"] != before["transforms/sqlmesh/models/ml/churn_scores.py"]
     sql_file = tmp_path / "sql/customer_dashboard.sql"
     sql_file.write_text(sql_file.read_text().replace("recommended_action", "recommended_action", 1) + "\n")
     before = sqlmod.parse_count

@@ -77,17 +77,15 @@ def test_workflow_shape(tmp_path):
     runs = [step.get("run", "") for step in check["steps"]]
     assert "meshgen build --check example.yaml" in runs
     assert "sqlmesh -p transforms/sqlmesh test" in runs
-    assert "meshgen run example.yaml --env ci" in runs
+    assert "meshgen deploy example.yaml --env ci" in runs
     diff_step = next(step for step in check["steps"] if "meshgen diff" in step.get("run", ""))
     assert 'meshgen diff example.yaml --base "origin/$BASE_REF" --format github' in diff_step["run"]
     assert check["env"]["MESHGEN_ENVIRONMENT"] == "ci_pr_${{ github.event.pull_request.number }}"
-    deploys = [name for name in workflow["jobs"] if name.startswith("deploy-stage-")]
-    assert deploys == ["deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"]
-    assert workflow["jobs"]["deploy-stage-3"]["needs"] == ["deploy-stage-2"]
-    prod = workflow["jobs"]["deploy-stage-2"]
+    assert set(workflow["jobs"]) == {"check", "deploy"}, "one deploy job: one approval, one execution time for every stage"
+    prod = workflow["jobs"]["deploy"]
     assert prod["environment"] == "production"
     assert prod["env"]["ACME_PG_PASSWORD"] == "${{ secrets.ACME_PG_PASSWORD }}"
-    assert any("dbt build" in step.get("run", "") and "--target prod" in step["run"] for step in prod["steps"])
+    assert [step["run"] for step in prod["steps"] if "meshgen" in step.get("run", "")] == ["meshgen deploy example.yaml --env prod"]
     assert all(job["timeout-minutes"] for job in workflow["jobs"].values())
     setup = next(s for s in check["steps"] if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["cache"] == "pip" and setup["with"]["cache-dependency-path"] == "transforms/requirements.txt"
@@ -103,13 +101,15 @@ def test_gitlab_ci_is_well_formed(tmp_path):
     root = build_tree(tmp_path, "example.yaml", lambda t: t.replace("ci: {provider: github, dir: .github/workflows}", "ci: {provider: gitlab}"))
     assert not (root / ".github").exists()
     pipeline = yaml.safe_load((root / ".gitlab-ci.yml").read_text())
-    assert pipeline["stages"] == ["check", "deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"]
+    assert pipeline["stages"] == ["check", "deploy"]
     jobs = {k: v for k, v in pipeline.items() if isinstance(v, dict) and "script" in v}
-    assert set(jobs) == {"check", "deploy-stage-1", "deploy-stage-2", "deploy-stage-3", "deploy-stage-4"}
+    assert set(jobs) == {"check", "deploy"}
     for name, job in jobs.items():
         assert job["stage"] in pipeline["stages"]
         assert job["rules"], name
         assert all(isinstance(line, str) for line in job["script"])
     assert "meshgen build --check example.yaml" in jobs["check"]["script"]
-    assert jobs["deploy-stage-2"]["environment"]["name"] == "production"
-    assert jobs["deploy-stage-1"]["resource_group"] == "meshgen-prod"
+    assert "meshgen deploy example.yaml --env ci" in jobs["check"]["script"]
+    assert jobs["deploy"]["script"] == ["meshgen deploy example.yaml --env prod"]
+    assert jobs["deploy"]["environment"]["name"] == "production"
+    assert jobs["deploy"]["resource_group"] == "meshgen-prod"

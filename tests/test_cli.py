@@ -11,7 +11,7 @@ from meshgen import __version__
 def test_validate_example_exits_zero():
     result = run_cli("validate", "example.yaml", cwd=SPECS)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("example.yaml: ok (18 models")
+    assert result.stdout.startswith("example.yaml: ok (19 models")
 
 
 def test_version():

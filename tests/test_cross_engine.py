@@ -24,10 +24,10 @@ PROD_DATA = {"seed": 42, "label": "prod", "customers_count": 40}
 DEV_DATA = {"seed": 7, "label": "dev", "customers_count": 25}
 
 
-def meshgen_run(spec_path: Path, env: str) -> str:
+def meshgen_deploy(spec_path: Path, env: str) -> str:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     result = subprocess.run(
-        [sys.executable, "-m", "meshgen", "run", str(spec_path), "--env", env],
+        [sys.executable, "-m", "meshgen", "deploy", str(spec_path), "--env", env],
         cwd=spec_path.parent.parent,
         capture_output=True,
         text=True,
@@ -49,7 +49,7 @@ def both_environments(tmp_path_factory):
         data = demo_data.generate(**params)
         with duckdb.connect(str(database)) as connection:
             demo_data.seed(connection, spec, data)
-        runs[env] = (meshgen_run(spec_path, env), data)
+        runs[env] = (meshgen_deploy(spec_path, env), data)
     return database, runs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -333,14 +334,15 @@ def test_materializations_by_kind(tmp_path: Path):
     upserted = files["models/core/upserted.sql"]
     assert "incremental_strategy='delete+insert'" in upserted and "unique_key=['order_id', 'customer_id']" in upserted
     timed = files["models/core/timed.sql"]
-    assert "unique_key='ordered_at'" in timed and "incremental_strategy='delete+insert'" in timed
-    for when, expected in ((datetime(2024, 6, 1, 12, 30), "2024-06-01 12:00:00"), (datetime(2024, 6, 1, 0, 5), "2024-06-01 00:00:00")):
-        rendered = dbt_render(timed, **sql_context(run_started_at=when))
-        where = sqlglot.parse_one(rendered, dialect="duckdb").args["where"].sql("duckdb")
-        assert "model_rows.ordered_at >= CAST('2024-02-01' AS TIMESTAMP)" in where
-        assert f"model_rows.ordered_at < CAST('{expected}' AS TIMESTAMP)" in where
-    incremental = dbt_render(timed, **sql_context(is_incremental=lambda: True))
-    assert "model_rows.ordered_at >= (SELECT MAX(ordered_at) FROM dev.this_model)" in incremental
+    assert "incremental_strategy='meshgen_time_range'" in timed and "post_hook=\"{{ meshgen_record_time_range() }}\"" in timed
+    window = re.search(r"meshgen_time_range=(\{.*\}),", timed).group(1)
+    assert ast.literal_eval(window) | {"fingerprint": ""} == {
+        "column": "ordered_at", "type": "timestamp", "unit": "hour", "lookback": 0, "start": "2024-02-01", "fingerprint": ""
+    }
+    # The range goes on the expression the time column is made of, before anything else happens to the rows.
+    assert "CAST(order_id AS TIMESTAMP) >= {{ meshgen_time_range_low() }}" in timed
+    assert "CAST(order_id AS TIMESTAMP) < {{ meshgen_time_range_high() }}" in timed
+    assert "macros/meshgen_time_range.sql" in files
     snapshot = files["snapshots/core/history.sql"]
     assert snapshot.splitlines()[0] == "{% snapshot history %}"
     assert "snapshot_meta_column_names={'dbt_valid_from': 'valid_from', 'dbt_valid_to': 'valid_to'}" in snapshot
@@ -349,9 +351,12 @@ def test_materializations_by_kind(tmp_path: Path):
 
 
 def test_interval_unit_follows_the_cron():
-    unit = dbt_emitter.interval_unit
+    from meshgen.schedule import interval_unit as unit
+
     assert [unit(c) for c in ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")] == ["hour", "day", "day", "month", "year"]
-    assert [unit(c) for c in ("*/5 * * * *", "15 * * * *", "0 3 * * *", "0 3 1 * *", "0 0 1 1 *")] == ["minute", "hour", "day", "month", "year"]
+    assert [unit(c) for c in ("*/5 * * * *", "*/15 * * * *", "15 * * * *", "0 3 * * *", "0 3 1 * *", "0 0 1 1 *")] == [
+        "five_minute", "quarter_hour", "hour", "day", "month", "year"
+    ]
 
 
 def test_seed_copies_the_file_and_types_its_columns(example):

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +28,10 @@ pytestmark = pytest.mark.integration
 
 DBT = str(Path(sys.executable).with_name("dbt"))
 START = date(2024, 1, 2)
-TOMORROW = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=1)
+# Every build loads up to a pinned execution time: the first dev build to the end of 2024-01-04,
+# the later ones to the end of 2024-01-05.
+FIRST, LATER = datetime(2024, 1, 5), datetime(2024, 1, 6)
+TOMORROW = LATER + timedelta(hours=9)  # after LATER: not in a complete interval yet
 
 SPEC = {
     "meshgen": 1,
@@ -86,6 +89,7 @@ SPEC = {
             "name": "core.daily_revenue",
             "kind": "incremental_by_time_range",
             "time_column": "order_date",
+            "lookback": 1,
             "contract": {"columns": {"order_date": {"type": "date", "constraints": ["not_null"]}, "revenue": "decimal(18,2)"}},
             "sql": "SELECT order_date, CAST(SUM(amount) AS DECIMAL(18, 2)) AS revenue FROM staging.stg_orders GROUP BY order_date",
         },
@@ -188,14 +192,14 @@ def expected_by_customer(orders) -> list[tuple]:
     return rows
 
 
-def in_interval(moment: datetime) -> bool:
-    return START <= moment.date() < datetime.now(timezone.utc).date()
+def in_interval(moment: datetime, until: datetime) -> bool:
+    return START <= moment.date() < until.date()
 
 
-def expected_daily_revenue(orders) -> list[tuple]:
+def expected_daily_revenue(orders, until: datetime) -> list[tuple]:
     days: dict[date, Decimal] = defaultdict(Decimal)
     for _, _, amount, _, at in orders:
-        if in_interval(at):
+        if in_interval(at, until):
             days[at.date()] += amount
     return sorted(days.items())
 
@@ -204,8 +208,8 @@ def expected_latest(orders) -> list[tuple]:
     return sorted((o[0], o[3].lower(), o[2]) for o in orders)
 
 
-def expected_events(orders) -> list[tuple]:
-    return sorted((o[0], o[1], o[4]) for o in orders if in_interval(o[4]))
+def expected_events(orders, until: datetime) -> list[tuple]:
+    return sorted((o[0], o[1], o[4]) for o in orders if in_interval(o[4], until))
 
 
 # -- running dbt ---------------------------------------------------------------------
@@ -227,10 +231,11 @@ class Build:
     tables: dict[str, dict[str, list]] = field(default_factory=dict)  # moment -> table -> rows
 
 
-def dbt(build: Build, *args: str, env: dict | None = None) -> Run:
+def dbt(build: Build, *args: str, env: dict | None = None, at: datetime = LATER) -> Run:
     relative = os.path.relpath(build.project, build.root)
+    variables = json.dumps({"meshgen_execution_time": at.strftime("%Y-%m-%d %H:%M:%S")})
     result = subprocess.run(
-        [DBT, *args, "--project-dir", relative, "--profiles-dir", relative],
+        [DBT, *args, "--project-dir", relative, "--profiles-dir", relative, "--vars", variables],
         cwd=build.root,
         capture_output=True,
         text=True,
@@ -241,6 +246,8 @@ def dbt(build: Build, *args: str, env: dict | None = None) -> Run:
     if run_results.exists():
         for item in json.loads(run_results.read_text())["results"]:
             kind, _, name = item["unique_id"].split(".", 2)
+            if kind == "operation":
+                continue  # the project's hooks
             # test.<project>.<name>.<hash>, unit_test.<project>.<model>.<name>, model.<project>.<name>
             results[name.split(".")[0] if kind == "test" else name.split(".")[-1]] = item
         run_results.unlink()
@@ -290,7 +297,7 @@ def build(tmp_path_factory) -> Build:
     execute(build, "INSERT INTO raw.customers VALUES (?, ?, ?, ?)", params=CUSTOMERS_V1)
 
     runs, tables = build.runs, build.tables
-    runs["dev"] = dbt(build, "build", "--target", "dev", "--exclude", "tag:violations")
+    runs["dev"] = dbt(build, "build", "--target", "dev", "--exclude", "tag:violations", at=FIRST)
     tables["dev"] = snapshot(build, "__dev")
 
     # New data: a late row for the last loaded day, a new day, a future row, a status change,
@@ -374,10 +381,10 @@ def test_each_environment_lands_in_its_schemas(build: Build):
 def test_dev_tables_hold_the_values_computed_here(build: Build):
     dev = build.tables["dev"]
     assert dev["orders_by_customer"] == expected_by_customer(ORDERS_V1)
-    assert dev["daily_revenue"] == expected_daily_revenue(ORDERS_V1)  # 2024-01-01 is before the start
+    assert dev["daily_revenue"] == expected_daily_revenue(ORDERS_V1, FIRST)  # 2024-01-01 is before the start
     assert dev["latest_orders"] == expected_latest(ORDERS_V1)
     assert dev["scores"] == [(c, float(revenue) / 10) for c, _, revenue, _ in expected_by_customer(ORDERS_V1)]
-    assert dev["events"] == expected_events(ORDERS_V1)
+    assert dev["events"] == expected_events(ORDERS_V1, FIRST)
     assert dev["history"] == [(c, s, at, None) for c, _, s, at in CUSTOMERS_V1]
     assert dev["notes"] == [("{{ not jinja }}",)]  # spec text reaches the warehouse as written
     assert dev["segments"] == [("regular", "Regular", 0), ("vip", "Very important", 1000)]
@@ -397,15 +404,16 @@ def test_column_types_follow_the_contracts(build: Build):
 def test_prod_built_from_the_new_data_and_left_dev_alone(build: Build):
     prod, orders = build.tables["prod"], orders_v2()
     assert prod["orders_by_customer"] == expected_by_customer(orders)
-    assert prod["daily_revenue"] == expected_daily_revenue(orders)  # tomorrow's order is not loaded
+    assert prod["daily_revenue"] == expected_daily_revenue(orders, LATER)  # TOMORROW's order is not loaded
     assert prod["latest_orders"] == expected_latest(orders)
-    assert prod["events"] == expected_events(orders)
+    assert prod["events"] == expected_events(orders, LATER)
     assert build.tables["dev_after_prod"] == build.tables["dev"]
 
 
 def test_incremental_runs_load_what_a_full_build_loads(build: Build):
     incremental, prod = build.tables["incremental"], build.tables["prod"]
-    assert incremental["daily_revenue"] == prod["daily_revenue"]  # the late row of 2024-01-04 included, once
+    # The late row of 2024-01-04 is within the one-day lookback: included, once.
+    assert incremental["daily_revenue"] == prod["daily_revenue"]
     assert incremental["latest_orders"] == prod["latest_orders"]  # order 5 upserted to shipped
     assert incremental["events"] == prod["events"]
     history = [row for row in incremental["history"] if row[0] == 1]

@@ -3,11 +3,10 @@
 Fast tests read the files with `ast`. The integration tests load them in the
 real orchestrators, each in its own venv (`.venv-airflow`, `.venv-dagster`:
 they conflict with each other and with dbt and SQLMesh), created on first use
-and reused while the pinned requirement is unchanged. The tasks and ops are
-also executed, with stand-ins for the `sqlmesh` and `dbt` CLIs on PATH that
-record their arguments and working directory: that proves each stage runs its
-exact commands from the output root, in stage order (the real engines running
-these commands is `meshgen run`'s test).
+and reused while the pinned requirement is unchanged, and run them for real
+(`airflow dags test`, Dagster's `execute_in_process`) with the real engines on
+DuckDB: a deploy, a day of new raw data, then the scheduled run, must leave
+the tables `meshgen deploy` and `meshgen run` leave.
 """
 
 from __future__ import annotations
@@ -22,8 +21,10 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
+import duckdb
 import pytest
 
+import oracle
 from conftest import REPO, copy_spec, load_dict, spec_with
 from meshgen.emit import orchestration
 from meshgen.pipeline import build, load
@@ -108,7 +109,7 @@ def test_files_parse_and_carry_no_absolute_path(tmp_path, spec_name):
         tree = ast.parse(text, filename=path)
         assert str(tmp_path) not in text and str(REPO) not in text
         for value in _string_constants(tree):
-            assert not re.match(r"^(/|[A-Za-z]:[\\/]|~)", value), f"{path}: absolute path {value!r}"
+            assert not re.match(r"^(/\w|[A-Za-z]:[\\/]|~)", value), f"{path}: absolute path {value!r}"
         # The root comes from the file's own location, nothing at import time but building objects.
         assert "Path(__file__).resolve().parents[2]" in text
         calls = _top_level_calls(tree)
@@ -124,10 +125,25 @@ def test_every_value_is_a_python_literal_and_commands_match_the_manifest(tmp_pat
         stages = _literal(files[path], "STAGES")
         assert [s["models"] for s in stages] == [s["models"] for s in plan["stages"]]
         for stage, planned in zip(stages, plan["stages"]):
-            for env, argvs in planned["commands"].items():
-                assert [shlex.split(line) for line in stage["commands"][env]] == argvs
+            assert stage["deploy"] == planned["deploy"]
+            for env, run in planned["run"].items():
+                assert stage["run"][env]["command"] == run["command"]
+                assert stage["run"][env]["models"] == [(m["cron"], m["args"]) for m in run["models"]]
         assert _literal(files[path], "SCHEDULE") == "@hourly"
         assert _literal(files[path], "PROJECT") == "acme_analytics"
+
+
+def test_the_files_carry_meshgens_own_cron_rules(tmp_path):
+    """Both orchestrators decide what is due with a copy of meshgen/cron.py, so they agree with `meshgen run`."""
+    from meshgen import cron
+
+    spec = load(copy_spec("example.yaml", tmp_path / "project"))
+    files = {f.path: f.text for f in orchestration.emit(spec)}
+    source = Path(cron.__file__).read_text(encoding="utf-8")
+    functions = {n.name: ast.unparse(n) for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for path in orchestrator_files(files):
+        copied = {n.name: ast.unparse(n) for n in ast.parse(files[path]).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert {name: copied.get(name) for name in functions} == functions, path
 
 
 def _literal(text: str, name: str):
@@ -156,16 +172,15 @@ def test_hostile_folders_stay_literal(tmp_path):
     spec = hostile_spec(tmp_path / "project")
     files = {f.path: f.text for f in orchestration.emit(spec)}
     plan = json.loads(next(t for p, t in files.items() if p.endswith("manifest.json")))
-    airflow, dagster = orchestrator_files(files)
-    for path in (airflow, dagster):
+    for path in orchestrator_files(files):
         ast.parse(files[path])
         assert _literal(files[path], "SCHEDULE") == "*/30 * * * *"
-    # Dagster splits the lines back into the manifest's argument lists.
-    for stage, planned in zip(_literal(files[dagster], "STAGES"), plan["stages"]):
-        assert {env: [shlex.split(c) for c in lines] for env, lines in stage["commands"].items()} == planned["commands"]
+        # Argument lists, as in the manifest: nothing for a shell or Jinja to reinterpret.
+        for stage, planned in zip(_literal(files[path], "STAGES"), plan["stages"]):
+            assert stage["deploy"] == planned["deploy"]
 
 
-# -- integration: the real orchestrators --------------------------------------
+# -- integration: the real orchestrators, running the real engines ------------------
 
 
 def orchestrator_python(name: str, requirement: str) -> Path:
@@ -187,71 +202,43 @@ def orchestrator_python(name: str, requirement: str) -> Path:
     return python
 
 
-STAND_IN = """#!{python}
-# Stands in for the engine's CLI: records where it ran and with which arguments.
-import json, os, sys
-tool = os.path.basename(sys.argv[0])
-with open(os.environ["MESHGEN_STAND_IN_LOG"], "a") as log:
-    log.write(json.dumps({{"tool": tool, "cwd": os.getcwd(), "argv": sys.argv[1:]}}) + "\\n")
-if os.environ.get("MESHGEN_STAND_IN_FAIL") == tool:
-    for number in range(1, 101):
-        print(f"{{tool}} output line {{number}}")
-    sys.exit(3)
-"""
+def engines_env(**extra: str) -> dict[str, str]:
+    """The environment of an orchestrator process: the real sqlmesh and dbt (this venv's) on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
+    env.pop("MESHGEN_ENVIRONMENT", None)
+    return env
+
+
+def fresh_example(folder: Path, retries: int | None = None) -> tuple[Path, object]:
+    """The example built into a new folder, with the first raw data loaded (prod on the local DuckDB file)."""
+    spec_path = oracle.EXAMPLE.make_project(folder)
+    if retries is not None:
+        oracle.rewrite_spec(spec_path, lambda data: {**data, "orchestration": {**data["orchestration"], "retries": retries}})
+    oracle.meshgen("build", spec_path.name, cwd=spec_path.parent)
+    spec = load(spec_path)
+    oracle.EXAMPLE.load_raw(spec_path.parent / "warehouse.duckdb", spec)
+    return spec_path.parent, spec
 
 
 @pytest.fixture(scope="module")
-def stand_ins(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("bin")
-    for tool in ("sqlmesh", "dbt"):
-        (folder / tool).write_text(STAND_IN.format(python=sys.executable), encoding="utf-8")
-        (folder / tool).chmod(0o755)
-    return folder
+def reference(tmp_path_factory) -> dict[str, dict]:
+    """What `meshgen deploy` and, a day later, `meshgen run` leave in dev."""
+    root, spec = fresh_example(tmp_path_factory.mktemp("reference") / "project")
+    tables = {}
+    oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
+    tables["deploy"] = oracle.summarise(root / "warehouse.duckdb", spec, "dev")
+    oracle.EXAMPLE.load_next_day(root / "warehouse.duckdb", spec)
+    oracle.meshgen("run", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T2, cwd=root)
+    tables["run"] = oracle.summarise(root / "warehouse.duckdb", spec, "dev")
+    return tables
 
 
-def probe(python: Path, code: str, *args: str, env: dict[str, str], cwd: Path) -> dict:
-    out = cwd / "probe.json"
-    result = subprocess.run(
-        [str(python), "-c", code, str(out), *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return json.loads(out.read_text(encoding="utf-8"))
-
-
-def stand_in_env(stand_ins: Path, log: Path) -> dict[str, str]:
-    return {"PATH": f"{stand_ins}{os.pathsep}{os.environ['PATH']}", "MESHGEN_STAND_IN_LOG": str(log)}
-
-
-def recorded(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
-
-
-def expected_calls(plan: dict, env: str, root: Path) -> list[dict]:
-    return [
-        {"tool": argv[0], "cwd": str(root.resolve()), "argv": argv[1:]}
-        for stage in plan["stages"]
-        for argv in stage["commands"][env]
-    ]
-
-
-@pytest.fixture(scope="module")
-def example_build(tmp_path_factory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp("orchestrators") / "project"
-    build(copy_spec("example.yaml", root))
-    return root, json.loads((root / "orchestration/manifest.json").read_text(encoding="utf-8"))
-
-
-AIRFLOW_PROBE = r"""
-import json, os, sys
+AIRFLOW_INSPECT = r"""
+import json, sys
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.serialized_objects import DagSerialization
 
-out, folder, run_dag_id = sys.argv[1:4]
+out, folder = sys.argv[1:3]
 bag = DagBag(dag_folder=folder)
 result = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
 for dag_id, dag in bag.dags.items():
@@ -266,97 +253,86 @@ for dag_id, dag in bag.dags.items():
         "doc_md": dag.doc_md,
         "serialized_tasks": sorted(serialized.task_ids),
         "tasks": {
-            task.task_id: {
-                "upstream": sorted(task.upstream_task_ids),
-                "downstream": sorted(task.downstream_task_ids),
-                "bash_command": task.bash_command,
-                "retries": task.retries,
-                "operator": type(task).__name__,
-            }
+            task.task_id: {"upstream": sorted(task.upstream_task_ids), "retries": task.retries, "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule)}
             for task in dag.tasks
         },
     }
-
-# Run one DAG's tasks in dependency order, the way a worker does: render, then execute.
-dag = bag.dags[run_dag_id]
-done, runs = set(), []
-while len(done) < len(dag.tasks):
-    task = next(t for t in dag.tasks if t.task_id not in done and t.upstream_task_ids <= done)
-    task.render_template_fields(context={})
-    try:
-        task.execute(context={})
-        runs.append([task.task_id, "success", task.bash_command])
-    except Exception as error:
-        runs.append([task.task_id, type(error).__name__, task.bash_command])
-    done.add(task.task_id)
-result["runs"] = runs
 with open(out, "w") as file:
     json.dump(result, file)
 """
 
 
-def run_airflow(root: Path, folder: str, dag_id: str, env: dict[str, str]) -> dict:
+def airflow(root: Path, *args: str) -> subprocess.CompletedProcess:
     python = orchestrator_python("airflow", AIRFLOW_REQUIREMENT)
     home = root.parent / "airflow-home"
-    home.mkdir(exist_ok=True)
-    env = {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **env}
-    return probe(python, AIRFLOW_PROBE, str(root / folder), dag_id, env=env, cwd=root.parent)
+    env = engines_env(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(root / "orchestration/airflow"),
+    )
+    if not home.exists():
+        home.mkdir()
+        migrated = subprocess.run([str(python.with_name("airflow")), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
+        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+    if args[0] == "inspect":
+        out = root.parent / "airflow.json"
+        inspected = subprocess.run([str(python), "-c", AIRFLOW_INSPECT, str(out), str(root / "orchestration/airflow")], env=env, capture_output=True, text=True, timeout=600)
+        assert inspected.returncode == 0, inspected.stdout[-3000:] + inspected.stderr[-3000:]
+        return json.loads(out.read_text(encoding="utf-8"))
+    return subprocess.run([str(python.with_name("airflow")), *args], cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def task_states(output: str) -> list[str]:
+    return re.findall(r"new_state=(\w+)", output)
 
 
 @pytest.mark.integration
-def test_airflow_loads_the_dags_and_runs_each_stage_from_the_root(example_build, stand_ins):
-    root, plan = example_build
-    log = root.parent / "airflow-calls.jsonl"
-    result = run_airflow(root, "orchestration/airflow", "acme_analytics__dev", stand_in_env(stand_ins, log))
+def test_airflow_loads_the_dags_with_a_chain_of_stages(tmp_path):
+    root, spec = fresh_example(tmp_path / "project")
+    result = airflow(root, "inspect")
     assert result["import_errors"] == {}
-    assert sorted(result["dags"]) == ["acme_analytics__ci", "acme_analytics__dev", "acme_analytics__prod"]
-    task_ids = [f"stage_{s['index']}_{s['engine']}" for s in plan["stages"]]
-    assert task_ids == ["stage_1_sqlmesh", "stage_2_dbt", "stage_3_sqlmesh", "stage_4_dbt"]
-    for env in ("dev", "ci", "prod"):
-        dag = result["dags"][f"acme_analytics__{env}"]
-        assert Path(dag["fileloc"]) == (root / AIRFLOW_FILE).resolve()
-        assert dag["schedule"] == "@hourly" == min((s["cron"] for s in plan["stages"]), key=["@hourly", "@daily"].index)
-        assert dag["timetable"] == "CronTriggerTimetable"
-        assert (dag["catchup"], dag["max_active_runs"]) == (False, 1)
-        assert dag["tags"] == sorted(["meshgen", "acme_analytics", env])
-        assert dag["serialized_tasks"] == sorted(task_ids)
-        assert list(dag["tasks"]) == task_ids
-        for i, task_id in enumerate(task_ids):
-            task = dag["tasks"][task_id]
-            assert task["operator"] == "BashOperator" and task["retries"] == 2
-            assert task["upstream"] == task_ids[i - 1 : i] if i else task["upstream"] == []
-            assert task["downstream"] == task_ids[i + 1 : i + 2]
-            stage = plan["stages"][i]
-            assert task["bash_command"] == " && ".join(
-                [f"cd {shlex.quote(str(root.resolve()))}", *(shlex.join(argv) for argv in stage["commands"][env])]
-            )
-            for model in stage["models"]:
-                assert f"`{model}`" in dag["doc_md"]
-    assert [run[:2] for run in result["runs"]] == [[task_id, "success"] for task_id in task_ids]
-    assert recorded(log) == expected_calls(plan, "dev", root)
+    envs = ("dev", "ci", "prod")
+    assert sorted(result["dags"]) == sorted([f"acme_analytics__{e}" for e in envs] + [f"acme_analytics__{e}__deploy" for e in envs])
+    task_ids = [f"stage_{s.index}_{s.engine}" for s in spec.analysis.stages]
+    for env in envs:
+        run, deploy = result["dags"][f"acme_analytics__{env}"], result["dags"][f"acme_analytics__{env}__deploy"]
+        assert Path(run["fileloc"]) == (root / AIRFLOW_FILE).resolve()
+        assert (run["schedule"], run["timetable"], deploy["schedule"]) == ("@hourly", "CronTriggerTimetable", None)
+        for dag in (run, deploy):
+            assert (dag["catchup"], dag["max_active_runs"]) == (False, 1)
+            assert dag["serialized_tasks"] == sorted(task_ids) and list(dag["tasks"]) == task_ids
+            for i, task_id in enumerate(task_ids):
+                assert dag["tasks"][task_id]["upstream"] == task_ids[i - 1 : i]
+                assert dag["tasks"][task_id]["retries"] == 2
+        # A stage with nothing due is skipped and the next one still runs.
+        assert {t["trigger_rule"] for t in run["tasks"].values()} == {"none_failed"}
+        for stage in spec.analysis.stages:
+            for model in stage.models:
+                assert f"`{model}`" in run["doc_md"]
 
 
 @pytest.mark.integration
-def test_airflow_carries_hostile_folders_and_stops_a_stage_at_the_first_failure(tmp_path, stand_ins):
-    root = tmp_path / "project"
-    spec = hostile_spec(root)
-    airflow, _ = orchestrator_files(write_orchestration(spec, root))
-    plan = json.loads((root / HOSTILE_OUTPUT["orchestration"]["dir"] / "manifest.json").read_text(encoding="utf-8"))
-    log = tmp_path / "calls.jsonl"
-    env = {**stand_in_env(stand_ins, log), "MESHGEN_STAND_IN_FAIL": "dbt"}
-    result = run_airflow(root, str(Path(airflow).parent), "shop__dev", env)
-    assert result["import_errors"] == {}
-    assert sorted(result["dags"]) == ["shop__dev", "shop__prod"]
-    assert result["dags"]["shop__dev"]["schedule"] == "*/30 * * * *"
-    # Rendered by Airflow's Jinja and run by bash, the commands arrive unchanged; dbt fails the second task.
-    assert [run[:2] for run in result["runs"]] == [["stage_1_sqlmesh", "success"], ["stage_2_dbt", "AirflowException"]]
-    assert recorded(log) == expected_calls(plan, "dev", root)
+def test_airflow_deploys_and_runs_to_the_tables_meshgen_leaves(tmp_path, reference):
+    root, spec = fresh_example(tmp_path / "project")
+    database = root / "warehouse.duckdb"
+    deployed = airflow(root, "dags", "test", "acme_analytics__dev__deploy", "2024-04-01T00:00:00+00:00")
+    assert deployed.returncode == 0 and set(task_states(deployed.stdout + deployed.stderr)) == {"success"}, deployed.stderr[-5000:]
+    assert oracle.summarise(database, spec, "dev") == reference["deploy"]
+    oracle.EXAMPLE.load_next_day(database, spec)
+    ran = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T00:00:00+00:00")
+    assert ran.returncode == 0 and set(task_states(ran.stdout + ran.stderr)) == {"success"}, ran.stderr[-5000:]
+    assert oracle.summarise(database, spec, "dev") == reference["run"]
+    # An hour later only the hourly models are due, all in stage 1: the other stages are skipped.
+    later = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T01:00:00+00:00")
+    states = task_states(later.stdout + later.stderr)
+    assert later.returncode == 0 and states == ["success", "skipped", "skipped", "skipped"], states
 
 
 DAGSTER_PROBE = r"""
-import importlib.util, json, os, sys
+import importlib.util, json, sys
+from dagster import DagsterInstance
 
-out, path, run_job = sys.argv[1:4]
+out, path, job_name, execution_time = sys.argv[1:5]
 spec = importlib.util.spec_from_file_location("meshgen_definitions", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
@@ -365,90 +341,89 @@ result = {"jobs": {}, "schedules": {}}
 for job in defs.resolve_all_job_defs():
     structure = job.graph.dependency_structure
     result["jobs"][job.name] = {
-        "ops": [node.name for node in job.graph.nodes],
         "upstream": {
-            node.name: sorted(o.node_name for o in structure.all_upstream_outputs_from_node(node.name))
-            for node in job.graph.nodes
+            node.name: sorted(o.node_name for o in structure.all_upstream_outputs_from_node(node.name)) for node in job.graph.nodes
         },
         "tags": dict(job.tags),
-        "retries": job.op_retry_policy.max_retries if job.op_retry_policy else None,
     }
 for schedule in defs.schedules:
-    result["schedules"][schedule.name] = {
-        "job": schedule.job_name,
-        "cron": schedule.cron_schedule,
-        "timezone": schedule.execution_timezone,
-    }
-
-
-def step_order(run):
-    return [event.step_key for event in run.all_events if event.event_type_value == "STEP_SUCCESS"]
-
-
-run = defs.resolve_job_def(run_job).execute_in_process(raise_on_error=False)
-result["run"] = {"success": run.success, "steps": step_order(run)}
-
-# The same graph without the job's retry delays, with dbt failing: the op fails with the tail of the output.
-os.environ["MESHGEN_STAND_IN_FAIL"] = "dbt"
-environment = run_job.rsplit("__", 1)[1]
-probe_job = module.stages.to_job(name="probe", resource_defs={"meshgen": module.MeshgenEnvironment(name=environment)})
-failed = probe_job.execute_in_process(raise_on_error=False)
-failures = [event for event in failed.all_events if event.is_step_failure]
-result["failure"] = {
-    "success": failed.success,
-    "steps": step_order(failed),
-    "failed": [event.step_key for event in failures],
-    "description": failures[0].step_failure_data.user_failure_data.description if failures else None,
-}
+    result["schedules"][schedule.name] = {"job": schedule.job_name, "cron": schedule.cron_schedule, "timezone": schedule.execution_timezone}
+run = defs.resolve_job_def(job_name).execute_in_process(
+    instance=DagsterInstance.ephemeral(), tags={module.EXECUTION_TIME_TAG: execution_time}, raise_on_error=False
+)
+events = [(e.step_key, e.event_type_value) for e in run.all_events if e.step_key]
+result["run"] = {"success": run.success, "steps": [k for k, kind in events if kind == "STEP_SUCCESS"], "failed": [k for k, kind in events if kind == "STEP_FAILURE"]}
 with open(out, "w") as file:
     json.dump(result, file)
 """
 
 
-@pytest.mark.integration
-def test_dagster_loads_the_definitions_and_runs_the_stages_in_order(example_build, stand_ins):
-    root, plan = example_build
+def dagster(root: Path, job: str, execution_time: str) -> dict:
     python = orchestrator_python("dagster", DAGSTER_REQUIREMENT)
     home = root.parent / "dagster-home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    env = {"DAGSTER_HOME": str(home)}
+    out = root.parent / "dagster.json"
+    env = engines_env(DAGSTER_HOME=str(home))
+    result = subprocess.run(
+        [str(python), "-c", DAGSTER_PROBE, str(out), str(root / DAGSTER_FILE), job, execution_time],
+        cwd=root.parent, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+@pytest.mark.integration
+def test_dagster_definitions_validate(tmp_path):
+    root, _ = fresh_example(tmp_path / "project")
+    python = orchestrator_python("dagster", DAGSTER_REQUIREMENT)
+    home = tmp_path / "dagster-home"
+    home.mkdir()
     validate = subprocess.run(
         [str(python.with_name("dagster")), "definitions", "validate", "-f", DAGSTER_FILE],
-        cwd=root,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
+        cwd=root, env=engines_env(DAGSTER_HOME=str(home)), capture_output=True, text=True, timeout=300,
     )
     assert validate.returncode == 0, validate.stdout[-5000:] + validate.stderr[-5000:]
     assert "Validation successful" in validate.stdout + validate.stderr
 
-    log = root.parent / "dagster-calls.jsonl"
-    env.update(stand_in_env(stand_ins, log))
-    result = probe(python, DAGSTER_PROBE, str(root / DAGSTER_FILE), "acme_analytics__dev", env=env, cwd=root.parent)
-    op_names = ["stage_1_sqlmesh", "stage_2_dbt", "stage_3_sqlmesh", "stage_4_dbt"]
-    jobs = result["jobs"]
-    assert sorted(jobs) == ["acme_analytics__ci", "acme_analytics__dev", "acme_analytics__prod"]
-    for env_name in ("dev", "ci", "prod"):
-        job = jobs[f"acme_analytics__{env_name}"]
-        assert sorted(job["ops"]) == sorted(op_names)
-        assert job["upstream"] == {name: op_names[i - 1 : i] if i else [] for i, name in enumerate(op_names)}
-        assert job["tags"]["meshgen/environment"] == env_name
-        assert job["retries"] == 2
-        assert result["schedules"][f"acme_analytics__{env_name}__schedule"] == {
-            "job": f"acme_analytics__{env_name}",
-            "cron": "@hourly",
-            "timezone": "UTC",
-        }
-    assert len(result["schedules"]) == 3
-    assert result["run"] == {"success": True, "steps": op_names}
-    calls = recorded(log)
-    dev_calls = expected_calls(plan, "dev", root)
-    assert calls[: len(dev_calls)] == dev_calls
-    # The failing run: stage 1 ran, dbt failed stage 2 with its last lines, nothing after it ran.
-    failure = result["failure"]
-    assert (failure["success"], failure["steps"], failure["failed"]) == (False, ["stage_1_sqlmesh"], ["stage_2_dbt"])
-    assert "exit code 3" in failure["description"] and "dbt output line 100" in failure["description"]
-    assert "dbt output line 60\n" not in failure["description"]
-    assert calls[len(dev_calls) :] == dev_calls[:2]
+
+@pytest.mark.integration
+def test_dagster_deploys_and_runs_to_the_tables_meshgen_leaves(tmp_path, reference):
+    root, spec = fresh_example(tmp_path / "project")
+    database = root / "warehouse.duckdb"
+    op_names = [f"stage_{s.index}_{s.engine}" for s in spec.analysis.stages]
+    deployed = dagster(root, "acme_analytics__dev__deploy", oracle.T1)
+    assert deployed["run"] == {"success": True, "steps": op_names, "failed": []}
+    assert oracle.summarise(database, spec, "dev") == reference["deploy"]
+    envs = ("dev", "ci", "prod")
+    assert sorted(deployed["jobs"]) == sorted([f"acme_analytics__{e}" for e in envs] + [f"acme_analytics__{e}__deploy" for e in envs])
+    for env in envs:
+        for job in (f"acme_analytics__{env}", f"acme_analytics__{env}__deploy"):
+            upstream = deployed["jobs"][job]["upstream"]
+            assert upstream == {name: op_names[i - 1 : i] for i, name in enumerate(op_names)}
+            assert deployed["jobs"][job]["tags"]["meshgen/environment"] == env
+    # Only the scheduled runs have a schedule; deploys are launched by hand (or by CI).
+    assert deployed["schedules"] == {
+        f"acme_analytics__{e}__schedule": {"job": f"acme_analytics__{e}", "cron": "@hourly", "timezone": "UTC"} for e in envs
+    }
+    oracle.EXAMPLE.load_next_day(database, spec)
+    ran = dagster(root, "acme_analytics__dev", oracle.T2)
+    assert ran["run"] == {"success": True, "steps": op_names, "failed": []}
+    assert oracle.summarise(database, spec, "dev") == reference["run"]
+
+
+@pytest.mark.integration
+def test_a_failing_stage_stops_the_ones_after_it(tmp_path):
+    """dbt fails for real (an upstream view it reads is gone): the stages after it must not run."""
+    root, spec = fresh_example(tmp_path / "project", retries=0)
+    oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
+    with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
+        connection.execute("DROP VIEW staging__dev.stg_accounts")
+    op_names = [f"stage_{s.index}_{s.engine}" for s in spec.analysis.stages]
+    ran = dagster(root, "acme_analytics__dev", oracle.T2)
+    assert ran["run"] == {"success": False, "steps": op_names[:1], "failed": op_names[1:2]}
+    result = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T00:00:00+00:00")
+    output = result.stdout + result.stderr
+    assert task_states(output) == ["success", "failed"]
+    started = re.findall(r"running task <TaskInstance: acme_analytics__dev\.(\w+)", output)
+    assert started == op_names[:2], "no stage after the failed one starts"

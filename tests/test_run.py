@@ -1,4 +1,4 @@
-"""`meshgen run`: the stages in order with the real engines, on DuckDB."""
+"""`meshgen deploy` and `meshgen run`: the stages in order with the real engines, on DuckDB."""
 
 from __future__ import annotations
 
@@ -21,18 +21,50 @@ from meshgen.runner import failing_model
 
 def meshgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("MESHGEN_ENVIRONMENT", None)
     return subprocess.run([sys.executable, "-m", "meshgen", *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
-def test_dry_run_prints_every_stage_and_command(tmp_path):
+def test_a_deploy_dry_run_prints_every_stage_with_one_execution_time(tmp_path):
     spec = copy_spec("example.yaml", tmp_path)
-    result = run_cli("run", spec, "--env", "dev", "--dry-run")
+    result = run_cli("deploy", spec, "--env", "dev", "--dry-run", "--execution-time", "2024-04-01")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert out.startswith("acme_analytics: 4 stage(s) in environment dev")
-    assert "$ dbt build --project-dir transforms/dbt --profiles-dir transforms/dbt --target dev --select" in out
-    assert "--restate-model ml.churn_scores" in out
+    assert out.startswith("acme_analytics: deploy of 4 stage(s) in environment dev, execution time 2024-04-01 00:00:00")
+    sqlmesh = [line for line in out.splitlines() if "$ sqlmesh" in line]
+    assert len(sqlmesh) == 2 and all("plan dev --start 2024-01-01 --execution-time '2024-04-01 00:00:00'" in l for l in sqlmesh)
+    assert all("--select-model tag:meshgen_external" in line for line in sqlmesh)
+    dbt = [line for line in out.splitlines() if "$ dbt" in line]
+    assert len(dbt) == 2 and all("""--vars '{"meshgen_execution_time": "2024-04-01 00:00:00"}'""" in l for l in dbt)
+    assert "--restate-model" not in out and "--auto-apply" in out
     assert not (tmp_path / "transforms").exists(), "a dry run writes nothing"
+
+
+def test_prod_deploys_plan_from_each_models_start(tmp_path):
+    spec = copy_spec("example.yaml", tmp_path)
+    out = run_cli("deploy", spec, "--env", "prod", "--dry-run", "--execution-time", "2024-04-01").stdout
+    assert "plan prod --execution-time" in out and "--start" not in out
+
+
+def test_a_run_builds_only_the_models_that_are_due(tmp_path):
+    spec = copy_spec("example.yaml", tmp_path)
+    midnight = run_cli("run", spec, "--env", "dev", "--dry-run", "--execution-time", "2024-04-02 00:00:00").stdout
+    assert "sqlmesh -p transforms/sqlmesh --gateway dev run dev --end '2024-04-02 00:00:00'" in midnight
+    assert "nothing due" not in midnight, "at midnight the daily models are due too"
+    later = run_cli("run", spec, "--env", "dev", "--dry-run", "--execution-time", "2024-04-02 13:20:00").stdout
+    stages = later.split("\nstage ")
+    assert "--select-model staging.stg_transactions" in stages[1] and "--select-model core.dim_customer_history" not in stages[1]
+    assert all("nothing due" in stage for stage in stages[2:]), "daily models do not run every hour"
+    since = run_cli("run", spec, "--env", "dev", "--dry-run", "--execution-time", "2024-04-02 13:20:00", "--since", "2024-04-01 23:00")
+    assert "nothing due" not in since.stdout, "a window over midnight makes the daily models due"
+
+
+def test_bad_times_are_user_errors(tmp_path):
+    spec = copy_spec("example.yaml", tmp_path)
+    result = run_cli("run", spec, "--env", "dev", "--dry-run", "--execution-time", "yesterday")
+    assert result.exit_code == 1 and "'yesterday' is not a time" in result.stderr
+    empty = run_cli("run", spec, "--env", "dev", "--dry-run", "--execution-time", "2024-04-01", "--since", "2024-04-02")
+    assert empty.exit_code == 1 and "is empty" in empty.stderr
 
 
 def test_unknown_environment_is_a_user_error(tmp_path):
@@ -62,35 +94,43 @@ def test_failing_model_is_read_from_either_tool():
 def test_a_missing_raw_table_stops_the_first_stage(tmp_path):
     spec_path = copy_spec("example.yaml", tmp_path)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
-        data = demo_data.generate()
-        demo_data.seed(connection, load(spec_path), data)
+        demo_data.seed(connection, load(spec_path), demo_data.generate())
         connection.execute("DROP TABLE raw.merchants")
-    result = meshgen("run", spec_path.name, "--env", "dev", cwd=tmp_path)
+    result = meshgen("deploy", spec_path.name, "--env", "dev", cwd=tmp_path)
     assert result.returncode == 1
-    assert "meshgen run failed in stage 1/4 (sqlmesh)" in result.stdout
+    assert "meshgen failed in stage 1/4 (sqlmesh)" in result.stdout
     assert "table raw.merchants does not exist (source)" in result.stdout
 
 
 @pytest.mark.integration
-def test_run_dev_builds_every_model_across_engines_twice(tmp_path):
+def test_a_run_before_any_deploy_says_to_deploy_first(tmp_path):
+    spec_path = copy_spec("example.yaml", tmp_path)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        demo_data.seed(connection, load(spec_path), demo_data.generate())
+    result = meshgen("run", spec_path.name, "--env", "dev", "--execution-time", "2024-04-02", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "environment dev has not been deployed yet: run `meshgen deploy --env dev` first" in result.stdout
+
+
+@pytest.mark.integration
+def test_deploy_twice_from_another_directory(tmp_path):
+    """A second deploy with nothing changed rebuilds nothing that is already complete, and leaves the same tables."""
     spec_path = copy_spec("example.yaml", tmp_path)
     data = demo_data.generate()
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
         demo_data.seed(connection, load(spec_path), data)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    counts = []
     for attempt in (1, 2):
-        result = meshgen("run", str(spec_path), "--env", "dev", cwd=elsewhere)
-        assert result.returncode == 0, f"run {attempt}:\n{result.stdout}\n{result.stderr}"
+        result = meshgen("deploy", str(spec_path), "--env", "dev", "--execution-time", "2024-04-01", cwd=elsewhere)
+        assert result.returncode == 0, f"deploy {attempt}:\n{result.stdout}\n{result.stderr}"
         assert "[4/4] stage 4" in result.stdout
-    spec = load(spec_path)
+        spec = load(spec_path)
+        with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+            counts.append({m.name: connection.execute(f"SELECT COUNT(*) FROM {m.schema}__dev.{m.table}").fetchone()[0] for m in spec.models})
+    assert counts[0] == counts[1]
+    assert counts[0]["core.customer_360"] == counts[0]["ml.churn_scores"] == len(data["raw.customers"])
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
-        for model in spec.models:
-            table = f"{model.schema}__dev.{model.table}"
-            assert connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone() is not None, table
-        customers = len(data["raw.customers"])
-        assert connection.execute("SELECT COUNT(*) FROM core__dev.customer_360").fetchone()[0] == customers
-        assert connection.execute("SELECT COUNT(*) FROM ml__dev.churn_scores").fetchone()[0] == customers
-        assert connection.execute("SELECT COUNT(*) FROM marts__dev.customer_dashboard").fetchone()[0] == customers
         alerts = dict(connection.execute("SELECT transaction_id, alert_reason FROM risk__dev.fraud_alerts").fetchall())
     assert alerts == {k: v[0] for k, v in demo_data.expected_fraud_alerts(data).items()}

@@ -51,7 +51,7 @@ def planned_example(tmp_path_factory):
         create_dbt_stand_ins(connection, result.spec)
     elsewhere = tmp_path_factory.mktemp("elsewhere")  # the DuckDB path must not depend on the cwd
     project = root / "transforms/sqlmesh"
-    plan = sqlmesh(project, "--gateway", "prod", "plan", "--auto-apply", "--no-prompts", cwd=elsewhere)
+    plan = sqlmesh(project, "--gateway", "prod", "plan", "prod", "--auto-apply", "--no-prompts", cwd=elsewhere)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert not list(elsewhere.rglob("*.duckdb")), "the DuckDB file followed the working directory"
     return root, project, data
@@ -191,7 +191,7 @@ def plan_with_rows(root: Path, rows: list[tuple], cwd: Path) -> subprocess.Compl
         connection.execute("CREATE SCHEMA raw")
         connection.execute("CREATE TABLE raw.items (id INTEGER, tier VARCHAR, score INTEGER, amount DOUBLE)")
         connection.executemany("INSERT INTO raw.items VALUES (?, ?, ?, ?)", rows)
-    return sqlmesh(root / "transforms/sqlmesh", "--gateway", "prod", "plan", "--auto-apply", "--no-prompts", cwd=cwd)
+    return sqlmesh(root / "transforms/sqlmesh", "--gateway", "prod", "plan", "prod", "--auto-apply", "--no-prompts", cwd=cwd)
 
 
 def test_audits_pass_on_good_data(audited_project, tmp_path):

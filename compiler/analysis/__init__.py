@@ -7,14 +7,17 @@ in topological order and checked against contracts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import lru_cache
 from typing import Callable, Mapping, TypeVar
 
 from sqlglot import exp
 
-from .. import parallel
+from .. import parallel, schedule, seeds
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..ir import Model, Spec
 from . import engines as engine_rules
@@ -43,6 +46,14 @@ class ModelAnalysis:
     output: tuple[OutputColumn, ...] | None  # None: not inferable (e.g. SELECT * over unknown columns)
     reads: tuple[str, ...] = ()  # tables the SQL itself names (depends_on excluded)
     queries: "QueryStore | None" = field(default=None, compare=False, repr=False)
+    # Intervals every run loads again: the model's own lookback, widened so that late rows an
+    # upstream picks up within its lookback reach this model too (time-range models only).
+    lookback: int = 0
+    # What the model computes, and everything upstream of it, as a hash (kind, SQL, code, seed, types).
+    fingerprint: str = ""
+    # The fingerprints of the other engine's models this one depends on, directly or through models
+    # of its own engine: a change there changes this model's data, though its own engine cannot see it.
+    foreign_digest: str = ""
 
     @property
     def query(self) -> exp.Query | None:
@@ -168,6 +179,8 @@ class _Analyzer:
         for name in order:
             for upstream in upstreams[name]:
                 downstreams.setdefault(upstream, []).append(name)
+        lookbacks = self._lookbacks(order, upstreams)
+        fingerprints, foreign = self._fingerprints(order, upstreams, {n: d.engine for n, d in decisions.items()}, lookbacks)
         return Analysis(
             models={
                 name: ModelAnalysis(
@@ -178,6 +191,9 @@ class _Analyzer:
                     output=outputs.get(name),
                     reads=tuple(sorted(reads[name][0])) if reads[name] else (),
                     queries=self.queries,
+                    lookback=lookbacks[name],
+                    fingerprint=fingerprints[name],
+                    foreign_digest=foreign[name],
                 )
                 for name in order
             },
@@ -189,6 +205,59 @@ class _Analyzer:
             checks=checks,
             memo=self.memo,
         )
+
+    # -- what each model computes --------------------------------------------
+    def _lookbacks(self, order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, int]:
+        """Each model's effective lookback in its own intervals (0 for kinds without intervals).
+
+        A late row an upstream loads again within its lookback changes that upstream's
+        old intervals; a time-range model reading it must look back as far, or the row
+        never reaches it. Models of other kinds pass the reach on to what reads them.
+        """
+        reach: dict[str, timedelta] = {}
+        result: dict[str, int] = {}
+        for name in order:
+            model = self.models[name]
+            inherited = max((reach[u] for u in upstreams[name] if u in reach), default=timedelta(0))
+            if model.kind in ("incremental_by_time_range",):
+                unit = model.interval_unit
+                result[name] = max(model.lookback, schedule.intervals_in(inherited, unit))
+                reach[name] = max(inherited, result[name] * schedule.UNITS[unit])
+            else:
+                result[name] = 0
+                reach[name] = inherited
+        return result
+
+    def _fingerprints(
+        self, order: list[str], upstreams: Mapping[str, set[str]], engine_of: Mapping[str, str], lookbacks: Mapping[str, int]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        fingerprints = {s.name: _digest(["source", [(c.name, c.type) for c in s.columns]]) for s in self.spec.sources}
+        foreign: dict[str, str] = {}
+        for name in order:
+            model = self.models[name]
+            definition = [
+                model.language,
+                model.kind,
+                model.sql.text if model.sql else "",
+                model.entrypoint,
+                model.python_digest,
+                [list(row) for row in model.seed.rows] if model.seed else [],
+                model.time_column,
+                list(model.unique_key),
+                model.updated_at,
+                model.start,
+                lookbacks[name],
+                [(c.name, c.type) for c in model.contract.columns] if model.contract else [],
+            ]
+            ups = sorted(upstreams[name])
+            fingerprints[name] = _digest([definition, [fingerprints[u] for u in ups]])
+            crossing = [
+                fingerprints[u] if engine_of[u] != engine_of[name] else foreign[u]
+                for u in ups
+                if u in self.models and (engine_of[u] != engine_of[name] or foreign[u])
+            ]
+            foreign[name] = _digest(crossing) if crossing else ""
+        return fingerprints, foreign
 
     # -- SQL and dependencies ------------------------------------------------
     def _reads(self, model: Model) -> tuple[dict[str, int], dict[str, int]] | None:
@@ -331,7 +400,7 @@ class _Analyzer:
             columns = self.sources[name].columns
             return {c.name: c.type for c in columns} if columns else None
         model = self.models[name]
-        if model.contract:
+        if model.contract and model.seed is None:
             return {c.name: c.type for c in model.contract.columns}
         inferred = outputs.get(name)
         if inferred is None:
@@ -397,6 +466,9 @@ class _Analyzer:
         for upstream in sorted(upstreams[name]):  # the other side's are waited for, or inferred here if it failed
             self._ensure_output(upstream, upstreams, outputs)
         model = self.models[name]
+        if model.seed is not None:
+            outputs[name] = _seed_columns(model)
+            return
         if model.sql is None:
             contract = model.contract
             outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
@@ -471,6 +543,16 @@ class _Analyzer:
 def _reads_key(dialect: str, sql: str) -> str:
     """The memo key of a model's reads: hashed once per build, though both the helper decision and the analysis need it."""
     return Memo.key("reads", dialect, sql)
+
+
+def _digest(data) -> str:
+    return hashlib.sha256(json.dumps(data, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _seed_columns(model: Model) -> tuple[OutputColumn, ...]:
+    """A seed's columns in the file's order, typed by its contract or, without one, from its values."""
+    declared = {c.name: c.type for c in model.contract.columns} if model.contract else {}
+    return tuple(OutputColumn(n, declared.get(n) or seeds.infer_type(model.seed.values(n))) for n in model.seed.header)
 
 
 def _columns(found: dict) -> tuple[OutputColumn, ...] | None:

@@ -8,7 +8,6 @@ import shlex
 from .. import __version__
 from ..generated import GeneratedFile
 from ..ir import EnvRef, Environment, Spec
-from ..orchestration import commands
 from ..render import render
 
 PYTHON_VERSION = "3.11"
@@ -59,12 +58,6 @@ def _requirements(spec: Spec) -> GeneratedFile:
 def _context(spec: Spec) -> dict:
     prod = next((e for e in spec.environments if e.is_prod), None)
     ci_env = ci_environment(spec)
-    stages = []
-    if prod is not None:
-        stages = [
-            {"index": s.index, "engine": s.engine, "models": s.models, "commands": commands(spec, s, prod)}
-            for s in spec.analysis.stages
-        ]
     return {
         "main_branch": MAIN_BRANCH,
         "python_version": PYTHON_VERSION,
@@ -76,7 +69,8 @@ def _context(spec: Spec) -> dict:
         "pr_environment_expr": f"{ci_env.name}_pr_" + "${{ github.event.pull_request.number }}",
         "ci_env_vars": _env_vars(spec, ci_env),
         "prod_env_vars": _env_vars(spec, prod),
-        "stages": stages,
+        "prod_environment": prod.name if prod else "",
+        "stages": spec.analysis.stages,
         "gh": github_expression,
         "shell": shlex.join,
     }

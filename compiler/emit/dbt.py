@@ -18,6 +18,8 @@ dbt renders goes through `jinja_literal`, so it reaches dbt as written.
 
 from __future__ import annotations
 
+import csv
+import io
 import posixpath
 from collections import Counter
 from dataclasses import dataclass
@@ -29,11 +31,12 @@ from sqlglot import exp
 
 from ..analysis.sql import type_class
 from ..errors import Diagnostic, MeshgenError
+from ..execution import EXECUTION_TIME_VAR
 from ..generated import GeneratedFile
 from ..ir import Column, EnvRef, Environment, Model, Spec
 from ..render import jinja_literal, render
 from ..analysis.memo import Memo
-from ..sqltext import generate, literal, rewrite_tables
+from ..sqltext import generate, literal, rewrite_tables, with_time_range
 
 # Spec connection key -> dbt profile key, per gateway type.
 _PROFILE_KEYS = {
@@ -67,15 +70,6 @@ _DECIMAL_DEFAULTS = {"duckdb": (18, 3), "snowflake": (38, 0), "bigquery": (38, 9
 # Upsert strategy per adapter: delete+insert where it is reliable and cheap (DuckDB's MERGE is recent),
 # merge elsewhere (the usual upsert there; BigQuery has no delete+insert).
 _UPSERT = {"duckdb": "delete+insert", "postgres": "delete+insert", "trino": "delete+insert"}
-# strftime formats truncating run_started_at to the start of the current interval, per interval unit.
-_UNIT_FORMATS = {
-    "minute": "%Y-%m-%d %H:%M:00",
-    "hour": "%Y-%m-%d %H:00:00",
-    "day": "%Y-%m-%d",
-    "month": "%Y-%m-01",
-    "year": "%Y-01-01",
-}
-_CRON_UNITS = {"@hourly": "hour", "@daily": "day", "@midnight": "day", "@weekly": "day", "@monthly": "month", "@yearly": "year", "@annually": "year"}
 _SUBQUERY = "model_rows"
 
 
@@ -148,25 +142,6 @@ def _typed(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float)):
         return value
     return ["O", type(value).__name__, str(value)]  # dates and the like: YAML writes them unquoted
-
-
-def interval_unit(cron: str) -> str:
-    """The unit SQLMesh cuts a model's intervals into, from its cron (the granularity of a run)."""
-    if cron in _CRON_UNITS:
-        return _CRON_UNITS[cron]
-    fields = cron.split()
-    if len(fields) != 5:
-        return "day"
-    minute, hour, day, month, _ = fields
-    if not minute.isdigit():
-        return "minute"
-    if not hour.isdigit():
-        return "hour"
-    if day.isdigit() and month.isdigit():
-        return "year"
-    if day.isdigit():
-        return "month"
-    return "day"
 
 
 def target_dialect(spec: Spec) -> str:
@@ -295,8 +270,7 @@ class _Project:
         """The model's SELECT with dbt's ref()/source() calls, Jinja in the spec's text neutralised."""
         info = self.analysis.models[model.name]
         readers = [(u, self.reader(u).jinja) for u in info.upstreams]
-        time_range = [self._time_type(model), interval_unit(model.cron), model.start or self.spec.project.start]
-        key = Memo.key("dbt-sql", self.dialect, model.sql.text, readers, model.kind, model.time_column, time_range)
+        key = Memo.key("dbt-sql", self.dialect, model.sql.text, readers, model.kind, model.time_column)
         return self.analysis.memo.get(key, lambda: self._render_sql_body(model))
 
     def _render_sql_body(self, model: Model) -> str:
@@ -329,19 +303,25 @@ class _Project:
         return "".join(out)
 
     def _time_range(self, query: exp.Query, model: Model, placeholder: Callable[[str], exp.Var]) -> exp.Query:
-        """SQLMesh's interval form: rows from the model's start up to the last complete interval."""
-        kind = self._time_type(model)
-        column = exp.column(model.time_column, table=_SUBQUERY)
-        unit = interval_unit(model.cron)
-        if kind == "date" and unit in ("minute", "hour"):
-            kind = "timestamp"
-        end = placeholder("'{{ run_started_at.strftime(\"" + _UNIT_FORMATS[unit] + "\") }}'")
-        conditions = []
-        start = model.start or self.spec.project.start
-        if start:
-            conditions.append(exp.GTE(this=column.copy(), expression=exp.cast(exp.Literal.string(start), kind)))
-        conditions.append(exp.LT(this=column.copy(), expression=exp.Cast(this=end, to=exp.DataType.build(kind))))
-        return exp.select("*").from_(query.subquery(_SUBQUERY)).where(exp.and_(*conditions))
+        """SQLMesh's interval form: the rows of the intervals this build loads (macros/meshgen_time_range.sql)."""
+        low, high = placeholder("{{ meshgen_time_range_low() }}"), placeholder("{{ meshgen_time_range_high() }}")
+
+        def in_range(column: exp.Expression) -> exp.Expression:
+            return exp.and_(exp.GTE(this=column, expression=low), exp.LT(this=column.copy(), expression=high.copy()))
+
+        return with_time_range(query, model.time_column, in_range, _SUBQUERY)
+
+    def time_range_config(self, model: Model) -> dict:
+        """What the time-range macros need to know of a model: its column, unit, lookback and start."""
+        info = self.analysis.models[model.name]
+        return {
+            "column": model.time_column,
+            "type": self._time_type(model),
+            "unit": model.interval_unit,
+            "lookback": info.lookback,
+            "start": model.start,
+            "fingerprint": info.fingerprint,
+        }
 
     # -- config ------------------------------------------------------------------
     def _upsert_strategy(self) -> str:
@@ -358,8 +338,9 @@ class _Project:
         if model.kind == "incremental_by_time_range":
             return [
                 ("materialized", "'incremental'"),
-                ("incremental_strategy", "'delete+insert'"),
-                ("unique_key", repr(model.time_column)),
+                ("incremental_strategy", "'meshgen_time_range'"),
+                ("meshgen_time_range", repr(self.time_range_config(model))),
+                ("post_hook", '"{{ meshgen_record_time_range() }}"'),
                 ("on_schema_change", "'fail'"),
             ]
         if model.kind == "incremental_by_unique_key":
@@ -432,13 +413,17 @@ class _Project:
             entry["description"] = self._description(model)
         config: dict[str, Any] = {}
         contract = model.contract
-        if resource == "seed" and contract:
-            config["column_types"] = {c.name: self.data_type(c.type) for c in contract.columns}
+        if resource == "seed":  # the same types SQLMesh is given: the contract's, or inferred from the file
+            config["column_types"] = {c.name: self.data_type(c.type) for c in self.analysis.models[model.name].output}
         if resource == "model" and contract and model.language == "sql":
             # dbt enforces contracts on SQL models only; a Python model casts to the contract itself.
             config["contract"] = {"enforced": True}
         if resource == "model" and self._read_by_sqlmesh(model):
             config["access"] = "public"
+        if model.language == "python":
+            # Rendered when dbt parses; the model reads them with dbt.config.get (Python models have no var()).
+            config["meshgen_execution_time"] = Jinja("{{ var('" + EXECUTION_TIME_VAR + "', '') }}")
+            config["meshgen_target"] = Jinja("{{ target.name }}")
         if model.domain:
             config["group"] = model.domain
         if model.tags:
@@ -501,8 +486,16 @@ class _Project:
             entry["model"] = model.table
             entry["given"] = inputs
             entry["expect"] = {"rows": _rows(test.expect)}
+            if model.kind == "incremental_by_time_range":
+                entry["overrides"] = {"macros": self._whole_time_range(model)}
             tests.append(entry)
         return tests
+
+    def _whole_time_range(self, model: Model) -> dict[str, str]:
+        """A unit test reads its rows whatever their time: the range from the model's start on, as in SQLMesh's tests."""
+        kind = exp.DataType.build(self._time_type(model))
+        bounds = {"meshgen_time_range_low": model.start, "meshgen_time_range_high": "2100-01-01"}
+        return {name: generate(exp.cast(exp.Literal.string(day), kind), self.dialect, pretty=False) for name, day in bounds.items()}
 
     def yaml(self, data: Any, indent: int) -> str:
         """to_yaml of dbt-safe data, remembered by content: PyYAML's emitter is the slow part of a rebuild."""
@@ -517,6 +510,8 @@ class _Project:
             GeneratedFile(self.path(".gitignore"), render("dbt/gitignore.j2")),
             GeneratedFile(self.path("macros", "generate_schema_name.sql"), render("dbt/generate_schema_name.sql.j2")),
         ]
+        if self._has_time_ranges():
+            files.append(GeneratedFile(self.path("macros", "meshgen_time_range.sql"), render("dbt/meshgen_time_range.sql.j2")))
         files.extend(self._generic_tests())
         files.extend(self._sources())
         files.extend(self._groups())
@@ -524,6 +519,10 @@ class _Project:
             files.extend(self._node_file(m) for m in models)
             files.append(self._properties_file(folder, models))
         return sorted(files, key=lambda f: f.path)
+
+    def _has_time_ranges(self) -> bool:
+        """Whether a SQL model is a time range (it needs macros/meshgen_time_range.sql and its state table)."""
+        return any(m.kind == "incremental_by_time_range" and m.language == "sql" for m in self.models)
 
     def _dbt_project(self) -> str:
         folders: dict[str, list[str]] = {"models": [], "seeds": [], "snapshots": []}
@@ -535,6 +534,8 @@ class _Project:
         return render(
             "dbt/dbt_project.yml.j2",
             project=self.spec.project,
+            backfill_starts=self.yaml(backfill_starts(self.spec), 4) if backfill_starts(self.spec) else "",
+            time_ranges=self._has_time_ranges(),
             folders={k: sorted(v) for k, v in folders.items() if v},
             dialect=self.dialect,
             other_dialects=[(name, kind) for name, kind in environments if kind != self.dialect],
@@ -653,8 +654,7 @@ class _Project:
     def _node_file(self, model: Model) -> GeneratedFile:
         folder = self.folder(model)
         if model.kind == "seed":
-            text = (self.spec.project.spec_dir / model.seed_file).read_text(encoding="utf-8")
-            return GeneratedFile(posixpath.join(folder, f"{model.table}.csv"), text)
+            return GeneratedFile(posixpath.join(folder, f"{model.table}.csv"), seed_csv(model))
         if model.language == "python":
             return GeneratedFile(posixpath.join(folder, f"{model.table}.py"), self._python_model(model))
         if model.kind == "scd_type_2":
@@ -672,10 +672,7 @@ class _Project:
             config=self.model_config(model),
             depends_on=[self.reader(u).jinja for u in sorted(extra)],
             sql=self.sql_body(model),
-            time_column=self._identifier(model.time_column) if model.time_column else "",
-            time_kind=self._time_type(model) if model.time_column else "",
-            unit=interval_unit(model.cron),
-            subquery=_SUBQUERY,
+            lookback=self.analysis.models[model.name].lookback,
         )
         return GeneratedFile(posixpath.join(folder, f"{model.table}.sql"), text)
 
@@ -691,9 +688,23 @@ class _Project:
             tables=[(u, self.reader(u).python) for u in upstreams],
             columns=[(c.name, self.data_type(c.type)) for c in model.contract.columns],
             start=model.start or self.spec.project.start,
-            unit=interval_unit(model.cron),
-            unit_format=_UNIT_FORMATS[interval_unit(model.cron)],
+            backfill_starts=backfill_starts(self.spec),
+            unit=model.interval_unit,
         )
+
+
+def backfill_starts(spec: Spec) -> dict[str, str]:
+    """Environment -> the first date its deploys load (the environments with a backfill window)."""
+    return {e.name: e.backfill_start for e in spec.environments if e.backfill_start}
+
+
+def seed_csv(model: Model) -> str:
+    """The seed's rows as a CSV file dbt loads (the spec's file, written out again in one dialect)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(model.seed.header)
+    writer.writerows(model.seed.rows)
+    return buffer.getvalue()
 
 
 def _profile_value(value: Any, integer: bool = False) -> Any:

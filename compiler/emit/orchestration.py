@@ -1,8 +1,9 @@
 """Orchestration: the manifest of stages, and Airflow and Dagster files that run it.
 
-Both orchestrator files embed the plan from `compiler/orchestration.py` as
-Python literals (the same commands `meshgen run` executes), find the output
-root relative to their own location, and do nothing at import time but build
+Both orchestrator files embed the plan from `compiler/execution.py` as
+Python literals (the same commands `meshgen deploy` and `meshgen run`
+execute) and meshgen's cron rules (`compiler/cron.py`), find the output root
+relative to their own location, and do nothing at import time but build
 their DAG / job objects.
 """
 
@@ -10,16 +11,13 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shlex
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from .. import cron
+from ..execution import EXECUTION_TIME, EXECUTION_TIME_ENV, manifest, most_frequent_cron
 from ..generated import GeneratedFile
 from ..ir import Spec
-from ..orchestration import manifest, most_frequent_cron
-from ..render import jinja_literal, render
-
-# Airflow reads a bash_command ending in one of these as the name of a script file to render.
-_AIRFLOW_SCRIPT_SUFFIXES = (".sh", ".bash")
+from ..render import render
 
 
 def emit(spec: Spec) -> list[GeneratedFile]:
@@ -31,16 +29,14 @@ def emit(spec: Spec) -> list[GeneratedFile]:
     files = [GeneratedFile(path, json.dumps(plan, indent=2, sort_keys=False) + "\n")]
     if spec.output.airflow:
         path = posixpath.normpath(posixpath.join(folder, "airflow", f"{spec.project.name}_dag.py"))
-        text = render("orchestration/airflow_dag.py.j2", **_context(spec, plan, path, _airflow_line))
-        files.append(GeneratedFile(path, text))
+        files.append(GeneratedFile(path, render("orchestration/airflow_dag.py.j2", **_context(spec, plan, path))))
     if spec.output.dagster:
         path = posixpath.normpath(posixpath.join(folder, "dagster", "definitions.py"))
-        text = render("orchestration/dagster_definitions.py.j2", **_context(spec, plan, path, shlex.join))
-        files.append(GeneratedFile(path, text))
+        files.append(GeneratedFile(path, render("orchestration/dagster_definitions.py.j2", **_context(spec, plan, path))))
     return files
 
 
-def _context(spec: Spec, plan: dict, path: str, command_line) -> dict:
+def _context(spec: Spec, plan: dict, path: str) -> dict:
     folder = PurePosixPath(path).parent
     environments = []
     for entry in plan["environments"]:
@@ -51,10 +47,12 @@ def _context(spec: Spec, plan: dict, path: str, command_line) -> dict:
         {
             "name": f"stage_{stage['index']}_{stage['engine']}",
             "engine": stage["engine"],
-            "cron": stage["cron"],
             "models": stage["models"],
-            # One line of shell syntax per command (manifest.json keeps the argument lists).
-            "commands": {env: [command_line(argv) for argv in argvs] for env, argvs in stage["commands"].items()},
+            "deploy": stage["deploy"],
+            "run": {
+                env: {"command": run["command"], "models": [(m["cron"], m["args"]) for m in run["models"]]}
+                for env, run in stage["run"].items()
+            },
         }
         for stage in plan["stages"]
     ]
@@ -66,27 +64,36 @@ def _context(spec: Spec, plan: dict, path: str, command_line) -> dict:
         "root_relative": posixpath.relpath(".", str(folder)),
         "start": tuple(int(part) for part in start.split("-")) if start else None,
         "schedule": _schedule(spec),
+        "execution_time": EXECUTION_TIME,
+        "time_env": EXECUTION_TIME_ENV,
+        "retries": spec.retries,
         "environments": environments,
         "shared_databases": _shares_a_database(environments),
         "stages": stages,
+        **cron_source(),
     }
+
+
+def cron_source() -> dict:
+    """meshgen's cron rules, copied into the generated files so they decide what is due as `meshgen run` does.
+
+    The module's imports go to the file's imports (`cron_imports`), its code after them (`cron_code`).
+    """
+    text = Path(cron.__file__).read_text(encoding="utf-8")
+    lines = text[text.index('"""', 3) + 3 :].strip().splitlines()  # without the module docstring
+    imports = [line for line in lines if line.startswith(("import ", "from "))]
+    code = "\n".join(line for line in lines if line not in imports).strip()
+    banner = "# -- meshgen's cron rules (a copy of meshgen/cron.py) "
+    return {"cron_imports": imports, "cron_code": f"{banner}{'-' * (100 - len(banner))}\n\n{code}\n\n# {'-' * 98}"}
 
 
 def _schedule(spec: Spec) -> str:
     """The most frequent schedule of any model."""
-    cron = most_frequent_cron(m.cron for m in spec.models)
-    return "@yearly" if cron == "@annually" else cron  # Airflow's preset name; Dagster knows both
+    cron_text = most_frequent_cron(m.cron for m in spec.models)
+    return "@yearly" if cron_text == "@annually" else cron_text  # Airflow's preset name; Dagster knows both
 
 
 def _shares_a_database(environments: list[dict]) -> bool:
     """Whether two environments write one DuckDB file (their runs must not overlap)."""
     databases = [env["database"] for env in environments if "database" in env]
     return len(databases) != len(set(databases))
-
-
-def _airflow_line(argv: list[str]) -> str:
-    """One shell command line, as BashOperator's Jinja rendering gives it back unchanged."""
-    line = shlex.join(argv)
-    if line.endswith(_AIRFLOW_SCRIPT_SUFFIXES):
-        line += " "  # Airflow's documented way to say "this is a command, not a script file"
-    return jinja_literal(line)

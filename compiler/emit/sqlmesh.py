@@ -10,6 +10,7 @@ once per environment schema with the contract's (or the inferred) columns.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from functools import lru_cache
 from typing import Iterable
@@ -17,15 +18,20 @@ from typing import Iterable
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from .. import seeds
 from ..analysis import Analysis
 from ..analysis.memo import Memo
+from ..execution import ENVIRONMENT_OVERRIDE, EXECUTION_TIME_ENV, EXTERNAL_TAG, project_start
 from ..generated import GeneratedFile
 from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
 from ..render import python_literal, render, sql_string
-from ..sqltext import generate, literal, rewrite_tables
+from ..analysis import sql as sqlmod
+from ..sqltext import generate, literal, rewrite_tables, with_time_range
 
 SUFFIX_VARIABLE = "meshgen_dbt_suffix"
 _TIME_MACROS = {"date": ("@start_ds", "@end_ds")}  # other types compare against timestamps
+# pandas (SQLMesh's CSV reader) reads only an empty field as NULL, as dbt does.
+_CSV_SETTINGS = "csv_settings (keep_default_na = FALSE, na_values = [''])"
 
 # Spec connection key -> SQLMesh connection key, per gateway type.
 _CONNECTION_KEYS = {
@@ -50,6 +56,15 @@ _CONNECTION_KEYS = {
 def default_environment(spec: Spec) -> Environment:
     """The environment SQLMesh uses without `--gateway`: dev when there is one (local, cheap)."""
     return next((e for e in spec.environments if e.name == "dev"), spec.environments[0])
+
+
+def stamp(model: Model, analysis: Analysis) -> str:
+    """What SQLMesh cannot see changing in a model's inputs: the other engine's models it depends on, its Python code.
+
+    A new stamp makes a new version of the model, built from scratch.
+    """
+    parts = [p for p in (analysis.models[model.name].foreign_digest, model.python_digest) if p]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16] if parts else ""
 
 
 # -- config -----------------------------------------------------------------
@@ -95,8 +110,18 @@ def _config(spec: Spec) -> GeneratedFile:
         gateways=gateways,
         default_gateway=default_environment(spec).name,
         dialect=spec.project.dialect,
+        start=project_start(spec),
     )
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "config.py"), text)
+
+
+def _guard(spec: Spec) -> GeneratedFile:
+    text = render(
+        "sqlmesh/meshgen_macros.py.j2",
+        prod=[e.name for e in spec.environments if e.is_prod],
+        override=ENVIRONMENT_OVERRIDE,
+    )
+    return GeneratedFile(posixpath.join(spec.output.sqlmesh, "macros", "meshgen.py"), text)
 
 
 # -- models -----------------------------------------------------------------
@@ -112,31 +137,46 @@ def _identifier(name: str, dialect: str) -> str:
     return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).sql(dialect=dialect)
 
 
-def _kind(model: Model, spec: Spec, python: bool) -> str:
+def _kind(model: Model, spec: Spec) -> str:
     dialect = spec.project.dialect
     if model.kind == "seed":
+        if inline_seed(model, spec.analysis, dialect):
+            return "FULL"
         path = spec.path_from(posixpath.join(spec.output.sqlmesh, "models", model.schema), model.seed_file)
-        return f"SEED (path {sql_string(path)})"
+        return f"SEED (path {sql_string(path)}, {_CSV_SETTINGS})"
     if model.kind == "incremental_by_time_range":
-        column = _identifier(model.time_column, dialect)
-        return _python_kind("IncrementalByTimeRangeKind", time_column=model.time_column) if python else f"INCREMENTAL_BY_TIME_RANGE (time_column {column})"
+        options = f"time_column {_identifier(model.time_column, dialect)}"
+        lookback = spec.analysis.models[model.name].lookback
+        return f"INCREMENTAL_BY_TIME_RANGE ({options}, lookback {lookback})" if lookback else f"INCREMENTAL_BY_TIME_RANGE ({options})"
     if model.kind in ("incremental_by_unique_key", "scd_type_2"):
         keys = ", ".join(_identifier(k, dialect) for k in model.unique_key)
         key_sql = keys if len(model.unique_key) == 1 else f"({keys})"
         if model.kind == "scd_type_2":
-            return f"SCD_TYPE_2_BY_TIME (unique_key {key_sql}, updated_at_name {_identifier(model.updated_at, dialect)})"
+            # The first version of a row is valid from its own updated_at, as in a dbt snapshot.
+            updated_at = _identifier(model.updated_at, dialect)
+            return f"SCD_TYPE_2_BY_TIME (unique_key {key_sql}, updated_at_name {updated_at}, updated_at_as_valid_from TRUE)"
         return f"INCREMENTAL_BY_UNIQUE_KEY (unique_key {key_sql})"
-    if python:
-        return _python_kind("FullKind")
     return {"full": "FULL", "view": "VIEW"}[model.kind]
 
 
-def _python_kind(kind_class: str, **fields) -> str:
-    name = {"FullKind": "full", "IncrementalByTimeRangeKind": "incremental_by_time_range"}[kind_class]
-    if not fields:
-        return repr(name)
-    options = ", ".join(f"{key!r}: {value!r}" for key, value in fields.items())
-    return "{" + f'"name": {name!r}, ' + options + "}"
+def _python_kind(model: Model, analysis: Analysis) -> str:
+    """A Python model's kind, as the `@model` decorator takes it."""
+    if model.kind != "incremental_by_time_range":
+        return "ModelKindName.FULL"
+    options = {"name": "ModelKindName.INCREMENTAL_BY_TIME_RANGE", "time_column": repr(model.time_column)}
+    if analysis.models[model.name].lookback:
+        options["lookback"] = repr(analysis.models[model.name].lookback)
+    return "dict(" + ", ".join(f"{key}={value}" for key, value in options.items()) + ")"
+
+
+def inline_seed(model: Model, analysis: Analysis, dialect: str) -> bool:
+    """Whether SQLMesh's CSV reader would change a text column of the seed, so its rows go into the model as SQL.
+
+    pandas reads a column whose every value looks like a number as numbers: `0742`
+    would become `742`, and with an empty field `5411` would become `5411.0`.
+    """
+    text = {c.name for c in analysis.models[model.name].output or () if sqlmod.type_class(c.type, dialect) == "text"}
+    return any(seeds.pandas_changes_text(model.seed.values(c)) for c in text)
 
 
 def _audits(contract: Contract | None, analysis: Analysis, dialect: str) -> list[tuple[str, dict]]:
@@ -207,7 +247,10 @@ def _python_audit(name: str, args: dict) -> str:
     return f"({name!r}, {{{', '.join(parts)}}})"
 
 
-def _columns(model: Model, dialect: str) -> list[tuple[str, str]]:
+def _columns(model: Model, analysis: Analysis, dialect: str) -> list[tuple[str, str]]:
+    """Declared column types: the contract's, and a seed's (in the file's order) so it loads as on dbt."""
+    if model.seed is not None:
+        return [(_identifier(c.name, dialect), _type_sql(c.type, dialect)) for c in analysis.models[model.name].output]
     if model.contract is None:
         return []
     return [(_identifier(c.name, dialect), _type_sql(c.type, dialect)) for c in model.contract.columns]
@@ -237,7 +280,14 @@ def _query(model: Model, spec: Spec) -> str:
     def compute() -> str:
         query = rewrite_tables(analysis.models[model.name].query, to_env_table)
         if model.kind == "incremental_by_time_range":
-            query = _with_time_filter(query, model, analysis, dialect)
+            output = {c.name: c.type for c in analysis.models[model.name].output or ()}
+            start, end = _TIME_MACROS.get(sqlmod.type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
+            query = with_time_range(
+                query,
+                model.time_column,
+                lambda column: exp.Between(this=column, low=exp.var(start), high=exp.var(end)),
+                "_meshgen_interval",
+            )
         return generate(query, dialect, owned=True).rstrip()
 
     info = analysis.models[model.name]
@@ -246,36 +296,33 @@ def _query(model: Model, spec: Spec) -> str:
     return analysis.memo.get(key, compute)
 
 
-def _with_time_filter(query: exp.Query, model: Model, analysis: Analysis, dialect: str) -> exp.Query:
-    """Restrict the query to SQLMesh's interval on the time column."""
-    from ..analysis.sql import type_class
-
-    output = {c.name: c.type for c in analysis.models[model.name].output or ()}
-    start, end = _TIME_MACROS.get(type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
-    projection = next((s for s in query.selects if s.alias_or_name == model.time_column), None)
-    source = projection.unalias() if projection is not None else None
-    simple = isinstance(query, exp.Select) and not (query.args.get("group") or query.args.get("distinct") or query.find(exp.Window))
-    if simple and isinstance(source, exp.Column):
-        return query.where(exp.Between(this=source.copy(), low=exp.var(start), high=exp.var(end)), copy=False)
-    column = exp.column(model.time_column, table="_meshgen_interval")
-    return (
-        exp.select("*")
-        .from_(query.subquery("_meshgen_interval"))
-        .where(exp.Between(this=column, low=exp.var(start), high=exp.var(end)))
-    )
+def _seed_query(model: Model, spec: Spec) -> str:
+    """A seed's rows as SQL, each value cast to its column's type (see `inline_seed`)."""
+    dialect = spec.project.dialect
+    columns = spec.analysis.models[model.name].output
+    rows = [tuple(exp.null() if v == "" else exp.Literal.string(v) for v in row) for row in model.seed.rows]
+    values = exp.values(rows, alias="seed_rows", columns=[c.name for c in columns])
+    casts = [exp.cast(exp.column(c.name, table="seed_rows"), exp.DataType.build(c.type, dialect=dialect)).as_(c.name) for c in columns]
+    return generate(exp.select(*casts).from_(values), dialect, owned=True).rstrip()
 
 
 def _sql_model(model: Model, spec: Spec) -> GeneratedFile:
     dialect = spec.project.dialect
     audits = [_sql_audit(name, args, dialect) for name, args in _audits(model.contract, spec.analysis, dialect)]
+    if model.kind != "seed":
+        query = _query(model, spec)
+    else:
+        query = _seed_query(model, spec) if inline_seed(model, spec.analysis, dialect) else None
     text = render(
         "sqlmesh/model.sql.j2",
         model=model,
-        kind=_kind(model, spec, python=False),
-        columns=_columns(model, dialect),
+        kind=_kind(model, spec),
+        stamp=stamp(model, spec.analysis),
+        columns=_columns(model, spec.analysis, dialect),
         column_descriptions=[(_identifier(n, dialect), t) for n, t in _column_descriptions(model)],
         audits=audits,
-        query=None if model.kind == "seed" else _query(model, spec),
+        query=query,
+        inlined_seed=model.kind == "seed" and query is not None,
     )
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "models", model.schema, f"{model.table}.sql"), text)
 
@@ -287,13 +334,14 @@ def _python_model(model: Model, spec: Spec) -> GeneratedFile:
     analysis = spec.analysis
     upstreams = analysis.models[model.name].upstreams
     dbt_upstreams = {u: tuple(u.split(".")) for u in upstreams if u in analysis.models and analysis.engine(u) == "dbt"}
-    depends_on = []
-    for upstream in upstreams:  # a dbt upstream is declared under every environment's name
-        depends_on.extend(_environment_names(spec, upstream) if upstream in dbt_upstreams else [upstream])
+    # A dbt upstream is read from this gateway's environment, as in SQL models (SQLMesh renders the variable).
+    depends_on = [f"{u.split('.')[0]}@{{{SUFFIX_VARIABLE}}}.{u.split('.')[1]}" if u in dbt_upstreams else u for u in upstreams]
     text = render(
         "sqlmesh/python_model.py.j2",
         model=model,
-        kind=_kind(model, spec, python=True),
+        kind=_python_kind(model, analysis),
+        stamp=stamp(model, analysis),
+        time_env=EXECUTION_TIME_ENV,
         columns=[(c.name, _type_sql(c.type, dialect)) for c in model.contract.columns],
         column_descriptions=_column_descriptions(model),
         depends_on=depends_on,
@@ -330,12 +378,12 @@ def _external_models(spec: Spec, sqlmesh_models: list[Model]) -> GeneratedFile:
     for name in read:
         if name not in analysis.models:
             source = next(s for s in spec.sources if s.name == name)
-            tables.append({"name": name, "description": source.description, "columns": _columns_of(spec, name)})
+            tables.append({"name": name, "gateway": "", "description": source.description, "columns": _columns_of(spec, name)})
         elif analysis.engine(name) == "dbt":
             for env, env_name in zip(spec.environments, _environment_names(spec, name)):
                 description = f"Built by dbt ({name}) in environment {env.name}."
-                tables.append({"name": env_name, "description": description, "columns": _columns_of(spec, name)})
-    text = render("sqlmesh/external_models.yaml.j2", tables=tables)
+                tables.append({"name": env_name, "gateway": env.name, "description": description, "columns": _columns_of(spec, name)})
+    text = render("sqlmesh/external_models.yaml.j2", tables=tables, tag=EXTERNAL_TAG)
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "external_models.yaml"), text)
 
 
@@ -387,6 +435,7 @@ def emit(spec: Spec) -> list[GeneratedFile]:
         return []
     files = [
         _config(spec),
+        _guard(spec),
         GeneratedFile(posixpath.join(spec.output.sqlmesh, ".gitignore"), render("sqlmesh/gitignore.j2")),
         _external_models(spec, models),
     ]

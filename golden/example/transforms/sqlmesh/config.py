@@ -3,6 +3,9 @@
 
 One gateway per environment, named after it: run SQLMesh as
 `sqlmesh --gateway <env> plan <env>` (`dev`, `ci`, `prod`).
+A plain `sqlmesh plan` plans `dev` on its own gateway, and a plan or run of an
+environment on another environment's gateway is refused (macros/meshgen.py), so no
+environment's state is ever written into another one's warehouse.
 Each gateway carries the schema suffix its environment gives dbt-built tables,
 so a SQLMesh model reads the dbt table of its own environment (dev never reads
 prod). The DuckDB path is resolved from this file, so it is the same file
@@ -55,6 +58,7 @@ config = Config(
         ),
     },
     default_gateway='dev',
+    default_target_environment='dev',
     model_defaults=ModelDefaultsConfig(
         dialect='duckdb',
         start='2024-01-01',
@@ -62,5 +66,6 @@ config = Config(
     ),
     # Cross-engine reads need every model in every environment, not only the modified ones.
     plan=PlanConfig(include_unmodified=True),
+    before_all=["@meshgen_environment_guard()"],
     disable_anonymized_analytics=True,
 )

@@ -2,36 +2,28 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='spend_date',
+        incremental_strategy='meshgen_time_range',
+        meshgen_time_range={'column': 'spend_date', 'type': 'date', 'unit': 'day', 'lookback': 2, 'start': '2024-01-01', 'fingerprint': '41e5adc23f53a6aa'},
+        post_hook="{{ meshgen_record_time_range() }}",
         on_schema_change='fail',
     )
 }}
 
--- SQLMesh's INCREMENTAL_BY_TIME_RANGE in dbt: rows from the model's start up to the start of
--- the current day (only complete intervals, run_started_at is UTC). Later runs reload from
--- the latest spend_date already loaded; delete+insert keyed on spend_date replaces
--- those rows, so a rerun never duplicates. Not microbatch: it filters the inputs (on their own
--- event_time) rather than this model's rows, and runs one query per batch since the start.
+-- SQLMesh's INCREMENTAL_BY_TIME_RANGE in dbt (macros/meshgen_time_range.sql): the first build
+-- loads every complete day from the start; later builds replace the days from where
+-- the last one stopped (less 2, for late rows) up to the execution time.
 
 SELECT
-  *
-FROM (
-  SELECT
-    transaction_date AS spend_date,
-    customer_id,
-    merchant_category,
-    CAST(COUNT(*) AS INT) AS transaction_count,
-    CAST(SUM(amount) AS DECIMAL(18, 2)) AS total_amount
-  FROM {{ source('sqlmesh_staging', 'stg_transactions') }}
-  GROUP BY
-    transaction_date,
-    customer_id,
-    merchant_category
-) AS model_rows
+  transaction_date AS spend_date,
+  customer_id,
+  merchant_category,
+  CAST(COUNT(*) AS INT) AS transaction_count,
+  CAST(SUM(amount) AS DECIMAL(18, 2)) AS total_amount
+FROM {{ source('sqlmesh_staging', 'stg_transactions') }}
 WHERE
-  model_rows.spend_date >= CAST('2024-01-01' AS DATE)
-  AND model_rows.spend_date < CAST('{{ run_started_at.strftime("%Y-%m-%d") }}' AS DATE)
-{% if is_incremental() %}
-  AND model_rows.spend_date >= (SELECT MAX(spend_date) FROM {{ this }})
-{% endif %}
+  transaction_date >= {{ meshgen_time_range_low() }}
+  AND transaction_date < {{ meshgen_time_range_high() }}
+GROUP BY
+  transaction_date,
+  customer_id,
+  merchant_category

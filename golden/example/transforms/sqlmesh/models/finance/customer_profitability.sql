@@ -3,6 +3,7 @@ MODEL (
   name finance.customer_profitability,
   kind FULL,
   cron '@daily',
+  stamp 'af8bbedc1303bce4',
   owner 'finance-analytics@acme.example',
   description 'Monthly fee and interest revenue minus servicing cost, per customer.',
   grain (customer_id),

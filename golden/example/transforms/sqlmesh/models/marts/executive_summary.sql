@@ -3,6 +3,7 @@ MODEL (
   name marts.executive_summary,
   kind FULL,
   cron '@daily',
+  stamp '4350bff195b33140',
   owner 'bi-team@acme.example',
   description 'Customers, balances, profit and recent spend per segment for the executive report.',
   grain (segment),

@@ -8,18 +8,28 @@ contract's columns. This file adapts SQLMesh's execution context to it.
 """
 
 import importlib
+import os
 import sys
 import typing as t
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 from sqlglot import exp, parse_one
 from sqlmesh import ExecutionContext, model
+from sqlmesh.core.model.kind import ModelKindName
 
 SPEC_FOLDER = str((Path(__file__).parent / '../../../../../src').resolve())
 # Upstreams built by dbt: read from the schema of this gateway's environment.
 DBT_UPSTREAMS = {}
+
+
+def _in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows sorted by every column: the same input on either engine, whatever order a table returns them in."""
+    try:
+        return frame.sort_values(list(frame.columns), kind="mergesort", na_position="last", ignore_index=True)
+    except TypeError:  # values pandas cannot compare
+        return frame
 
 
 class Inputs:
@@ -38,13 +48,14 @@ class Inputs:
             physical = exp.table_(table, db=schema + self._dbt_suffix).sql(dialect='duckdb')
         else:
             physical = self._context.resolve_table(name)
-        return self._context.fetchdf(f"SELECT * FROM {physical}")
+        return _in_row_order(self._context.fetchdf(f"SELECT * FROM {physical}"))
 
 
 @model(
     'ml.spend_anomalies',
-    kind='full',
+    kind=ModelKindName.FULL,
     cron='@daily',
+    stamp='ef34a85560ef0663',  # the entrypoint's code and the other engine's upstreams, as SQLMesh cannot see them
     owner='data-science@acme.example',
     description="Transactions far outside the customer's usual amounts (z-score >= 3).",
     grain=['transaction_id'],
@@ -74,7 +85,11 @@ def execute(
         sys.path.insert(0, SPEC_FOLDER)
     entrypoint = getattr(importlib.import_module('pipelines.anomalies'), 'detect')
     dbt_suffix = context.var('meshgen_dbt_suffix') or ""
-    frame = entrypoint(Inputs(context, dbt_suffix, start, end, execution_time))
+    # SQLMesh's `end` is the last instant of the interval; the entrypoint gets it exclusive, as on dbt.
+    # meshgen gives every stage of one deploy or run the same execution time (MESHGEN_EXECUTION_TIME).
+    pinned = os.environ.get('MESHGEN_EXECUTION_TIME')
+    execution_time = datetime.strptime(pinned, "%Y-%m-%d %H:%M:%S") if pinned else execution_time
+    frame = entrypoint(Inputs(context, dbt_suffix, start, end + timedelta(microseconds=1), execution_time))
     if frame.empty:
         yield from ()  # SQLMesh cannot insert an empty DataFrame
     else:

@@ -1,0 +1,246 @@
+"""The execution model: two verbs, each a list of engine commands per stage and environment.
+
+* **deploy** brings an environment to what the spec says: every SQLMesh stage
+  is a `sqlmesh plan` of that stage's models (and every earlier SQLMesh
+  stage's), which builds new versions over the environment's whole backfill
+  range; every dbt stage is a `dbt build` of its models. After the first
+  deploy an environment is complete.
+* **run** is what the schedule does: in each stage, `sqlmesh run` or `dbt build`
+  of the models that are due (their cron ticked since the schedule's previous
+  tick); SQLMesh loads their missing intervals, dbt their new ones.
+
+Both verbs take one execution time for all their stages, written as the
+placeholder `{execution_time}` in the commands, so every stage cuts its
+intervals at the same point and never reads an upstream that is still
+missing intervals it is about to compute. Commands are argument lists, run
+from the output root. `meshgen run`, the Airflow and Dagster files and the CI
+workflow all run these commands.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from . import schedule
+from .analysis.stages import Stage
+from .ir import Environment, Spec
+
+EXECUTION_TIME = "{execution_time}"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Set to run a non-prod environment under another name, e.g. one per pull request:
+# SQLMesh plans into that environment and both engines use `<schema>__<name>`.
+ENVIRONMENT_OVERRIDE = "MESHGEN_ENVIRONMENT"
+# The tag meshgen gives the external models it declares for SQLMesh (sources, dbt-built tables).
+EXTERNAL_TAG = "meshgen_external"
+DEFAULT_START = "2000-01-01"
+# dbt variable that carries the execution time (see macros/meshgen_time_range.sql).
+EXECUTION_TIME_VAR = "meshgen_execution_time"
+# The same time for SQLMesh's Python models, whose `sqlmesh run` takes no execution time.
+EXECUTION_TIME_ENV = "MESHGEN_EXECUTION_TIME"
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    check: str  # table_exists | fresh
+    table: str
+    reason: str
+    column: str = ""
+    max_age: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A stage's engine command in a run: its fixed part, then the arguments of each model that is due."""
+
+    argv: tuple[str, ...]
+    models: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, cron, arguments naming it)
+
+    def due(self, after: datetime, until: datetime) -> list[str]:
+        """The command for the models due in the window (after, until], or [] when none is."""
+        chosen = [args for _, cron, args in self.models if schedule.is_due(cron, after, until)]
+        return list(self.argv) + [a for args in chosen for a in args] if chosen else []
+
+    def as_dict(self) -> dict:
+        return {"command": list(self.argv), "models": [{"model": m, "cron": c, "args": list(a)} for m, c, a in self.models]}
+
+
+def dbt_node_name(model_name: str) -> str:
+    """dbt names a node by the table name (models, seeds and snapshots alike)."""
+    return model_name.split(".", 1)[1]
+
+
+def format_time(moment: datetime) -> str:
+    return moment.strftime(TIME_FORMAT)
+
+
+def with_time(argv: Iterable[str], moment: datetime) -> list[str]:
+    """A command with its execution time filled in (run it with `time_environment(moment)` too)."""
+    return [part.replace(EXECUTION_TIME, format_time(moment)) for part in argv]
+
+
+def time_environment(moment: datetime) -> dict[str, str]:
+    """Environment variables every engine command of a deploy or run gets."""
+    return {EXECUTION_TIME_ENV: format_time(moment)}
+
+
+def most_frequent_cron(crons: Iterable[str]) -> str:
+    """The most frequent of some schedules (ties: the first in sorted order)."""
+    return min(sorted(set(crons)), key=lambda c: schedule.UNITS[schedule.interval_unit(c)])
+
+
+def stage_cron(spec: Spec, stage: Stage) -> str:
+    return most_frequent_cron(spec.model(m).cron for m in stage.models)
+
+
+def environment_name(env: Environment, name: str = "") -> str:
+    """The name the engines know the environment by (`name` renames a non-prod one)."""
+    return env.name if env.is_prod else (name or env.name)
+
+
+def project_start(spec: Spec) -> str:
+    """Where SQLMesh's intervals begin for models without a start of their own.
+
+    Only its bookkeeping depends on it (a time-range model must have a start); it is
+    fixed rather than SQLMesh's default, yesterday, so an execution time in the past works.
+    """
+    starts = [m.start for m in spec.models if m.start]
+    return spec.project.start or min(starts, default=DEFAULT_START)
+
+
+def backfill_start(spec: Spec, env: Environment) -> str:
+    """Where a deploy of a non-prod environment starts loading: its backfill window, else the project's start."""
+    return env.backfill_start or project_start(spec)
+
+
+# -- deploy ---------------------------------------------------------------------
+
+
+def _sqlmesh_base(spec: Spec, env: Environment, verb: str, name: str) -> list[str]:
+    return ["sqlmesh", "-p", spec.output.sqlmesh, "--gateway", env.name, verb, environment_name(env, name)]
+
+
+def _earlier_sqlmesh_models(spec: Spec, stage: Stage) -> list[str]:
+    stages = spec.analysis.stages
+    return [m for s in stages if s.engine == "sqlmesh" and s.index < stage.index for m in s.models]
+
+
+def sqlmesh_deploy(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[str]:
+    """`sqlmesh plan` of this stage and every earlier SQLMesh stage, with every external model.
+
+    Later stages are left out: they read tables dbt has not built yet. The external
+    models (sources, dbt tables) are selected too, so each version SQLMesh stores
+    has all its parents and a plain `sqlmesh plan` afterwards finds nothing to change.
+    """
+    argv = _sqlmesh_base(spec, env, "plan", name)
+    if not env.is_prod:
+        argv += ["--start", backfill_start(spec, env)]  # a development plan otherwise loads only a preview
+    argv += ["--execution-time", EXECUTION_TIME, "--select-model", f"tag:{EXTERNAL_TAG}"]
+    for model in _earlier_sqlmesh_models(spec, stage) + list(stage.models):
+        argv += ["--select-model", model]
+    return argv + ["--auto-apply", "--no-prompts", "--skip-tests"]
+
+
+def _dbt_build(spec: Spec, env: Environment, models: Iterable[str]) -> list[str]:
+    project = spec.output.dbt
+    variables = json.dumps({EXECUTION_TIME_VAR: EXECUTION_TIME})
+    nodes = [dbt_node_name(m) for m in models]
+    target = ["--project-dir", project, "--profiles-dir", project, "--target", env.name]
+    return ["dbt", "build", *target, "--vars", variables, "--select", *nodes]
+
+
+def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[list[str]]:
+    if stage.engine == "sqlmesh":
+        return [sqlmesh_deploy(spec, stage, env, name)]
+    return [_dbt_build(spec, env, stage.models)]
+
+
+# -- run ------------------------------------------------------------------------
+
+
+def run_invocation(spec: Spec, stage: Stage, env: Environment, name: str = "") -> Invocation:
+    """A stage's command in a run: `sqlmesh run` or `dbt build` of the models due (the engine orders them)."""
+    if stage.engine == "sqlmesh":
+        argv = _sqlmesh_base(spec, env, "run", name) + ["--end", EXECUTION_TIME]
+        models = tuple((m, spec.model(m).cron, ("--select-model", m)) for m in stage.models)
+    else:
+        argv = _dbt_build(spec, env, ())
+        models = tuple((m, spec.model(m).cron, (dbt_node_name(m),)) for m in stage.models)
+    return Invocation(tuple(argv), models)
+
+
+# -- checks before a stage ------------------------------------------------------
+
+
+def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[Prerequisite]:
+    """Tables the stage reads from outside itself must exist; contracts with an SLA must be fresh."""
+    analysis = spec.analysis
+    inside = set(stage.models)
+    checks: list[Prerequisite] = []
+    needed = sorted({u for m in stage.models for u in analysis.models[m].upstreams if u not in inside})
+    for upstream in needed:
+        model = spec.model(upstream)
+        if model is None:
+            checks.append(Prerequisite("table_exists", upstream, "source"))
+            continue
+        table = f"{env.schema_for(model.schema, name)}.{model.table}"
+        earlier = analysis.stage_of(upstream)[0]
+        checks.append(Prerequisite("table_exists", table, f"built by stage {earlier.index} ({earlier.engine})"))
+        column = _freshness_column(model)
+        if model.contract and model.contract.freshness and column:
+            reason = f"contract {model.contract.name} promises freshness {model.contract.freshness}"
+            checks.append(Prerequisite("fresh", table, reason, column=column, max_age=model.contract.freshness))
+    return checks
+
+
+def _freshness_column(model) -> str:
+    if model.time_column:
+        return model.time_column
+    names = {c.name for c in model.contract.columns} if model.contract else set()
+    return "updated_at" if "updated_at" in names else ""
+
+
+def database_path(spec: Spec, env: Environment) -> str:
+    """A DuckDB environment's database file, relative to the output root."""
+    gateway = spec.gateway(env.gateway)
+    return posixpath.normpath(posixpath.join(spec.project.spec_folder, str(gateway.get("path", "warehouse.duckdb"))))
+
+
+# -- the manifest ---------------------------------------------------------------
+
+
+def manifest(spec: Spec) -> dict:
+    environments = []
+    for env in spec.environments:
+        gateway = spec.gateway(env.gateway)
+        entry = {"name": env.name, "gateway": gateway.name, "gateway_type": gateway.type}
+        if gateway.type == "duckdb":
+            entry["database"] = database_path(spec, env)
+        environments.append(entry)
+    return {
+        "manifest_version": 2,
+        "project": spec.project.name,
+        "spec": spec.project.spec_file,
+        "projects": {"sqlmesh": spec.output.sqlmesh, "dbt": spec.output.dbt},
+        "execution_time_placeholder": EXECUTION_TIME,
+        "environments": environments,
+        "stages": [
+            {
+                "index": stage.index,
+                "engine": stage.engine,
+                "models": list(stage.models),
+                "crons": {m: spec.model(m).cron for m in stage.models},
+                "batches": [list(b) for b in stage.batches],
+                "deploy": {env.name: deploy_commands(spec, stage, env) for env in spec.environments},
+                "run": {env.name: run_invocation(spec, stage, env).as_dict() for env in spec.environments},
+                "prerequisites": {env.name: [p.as_dict() for p in prerequisites(spec, stage, env)] for env in spec.environments},
+            }
+            for stage in spec.analysis.stages
+        ],
+    }
