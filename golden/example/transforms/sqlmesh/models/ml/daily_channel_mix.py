@@ -24,7 +24,7 @@ SPEC_FOLDER = str((Path(__file__).parent / '../../../../../src').resolve())
 DBT_UPSTREAMS = {}
 
 
-def _in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
+def _in_row_order(frame):
     """The rows sorted by every column: the same input on either engine, whatever order a table returns them in."""
     try:
         return frame.sort_values(list(frame.columns), kind="mergesort", na_position="last", ignore_index=True)
