@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--workdir", type=Path, default=None, help="where specs and builds go (default: a temporary folder, removed)")
     bench.add_argument("--keep", action="store_true", help="keep the temporary folder")
 
+    commands.add_parser("execution", help="time deploys and runs of the oracle's scenarios, with the tables they leave")
+
     report = commands.add_parser("report", help="print the table of a results JSON again")
     report.add_argument("json", type=Path)
 
@@ -39,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(write(generate(args.models, args.seed), args.out))
         return 0
+
+    if args.command == "execution":
+        from .execution import main as execution
+
+        return execution()
 
     from .run import BenchmarkError, run, table
 

@@ -13,6 +13,7 @@ import copy
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -123,11 +124,15 @@ EXAMPLE = Scenario(
 )
 
 
-def play(scenario: Scenario, folder: Path, assignment: Callable[[dict], dict] | None) -> tuple[dict[str, dict[str, Table]], dict]:
-    """Deploy dev, then prod, from a fresh warehouse; add a day of data; run dev, then prod.
+@dataclass
+class Played:
+    steps: dict[str, dict[str, Table]]  # step -> model -> table
+    outputs: dict[str, str]  # step -> what meshgen printed
+    seconds: dict[str, float]  # step -> how long meshgen took
 
-    Returns every step's tables and the text of each meshgen command.
-    """
+
+def play(scenario: Scenario, folder: Path, assignment: Callable[[dict], dict] | None) -> Played:
+    """Deploy dev, then prod, from a fresh warehouse; add a day of data; run dev, then prod."""
     spec_path = scenario.make_project(folder)
     if assignment is not None:
         rewrite_spec(spec_path, assignment)
@@ -135,15 +140,16 @@ def play(scenario: Scenario, folder: Path, assignment: Callable[[dict], dict] | 
     database = spec_path.parent / scenario.database
     assert not database.exists(), "a scenario starts from a fresh warehouse"
     scenario.load_raw(database, spec)
-    steps: dict[str, dict[str, Table]] = {}
-    outputs = {}
+    played = Played({}, {}, {})
     for verb, env, at in (("deploy", "dev", T1), ("deploy", "prod", T1), ("run", "dev", T2), ("run", "prod", T2)):
         if verb == "run" and env == "dev":
             scenario.load_next_day(database, spec)
         label = f"{verb} {env} at {at}"
-        outputs[label] = meshgen(verb, spec_path.name, "--env", env, "--execution-time", at, cwd=spec_path.parent)
-        steps[label] = summarise(database, spec, env)
-    return steps, outputs
+        started = time.monotonic()
+        played.outputs[label] = meshgen(verb, spec_path.name, "--env", env, "--execution-time", at, cwd=spec_path.parent)
+        played.seconds[label] = time.monotonic() - started
+        played.steps[label] = summarise(database, spec, env)
+    return played
 
 
 def differences(left: dict[str, dict[str, Table]], right: dict[str, dict[str, Table]]) -> list[str]:

@@ -53,9 +53,9 @@ def generated_runs(tmp_path_factory):
 
 
 def _assert_same_everywhere(runs: dict) -> None:
-    (first_name, (first, _)), *others = runs.items()
-    for name, (steps, _) in others:
-        found = oracle.differences(first, steps)
+    (first_name, first), *others = runs.items()
+    for name, played in others:
+        found = oracle.differences(first.steps, played.steps)
         assert not found, f"{first_name} vs {name}:\n" + "\n".join(found)
 
 
@@ -70,7 +70,8 @@ def test_a_generated_spec_holds_the_same_data_whichever_engine_builds_each_model
 def test_the_assignments_really_differ(example_runs, generated_runs):
     """The comparison means something only if each run split the work differently."""
     for runs in (example_runs, generated_runs):
-        stage_lines = {name: [l for l in outputs[f"deploy dev at {oracle.T1}"].splitlines() if " stage " in l] for name, (_, outputs) in runs.items()}
+        deploys = {name: played.outputs[f"deploy dev at {oracle.T1}"] for name, played in runs.items()}
+        stage_lines = {name: [line for line in text.splitlines() if " stage " in line] for name, text in deploys.items()}
         assert all(" · dbt · " in l for l in stage_lines["all on dbt"]) and len(stage_lines["all on dbt"]) == 1
         assert all(" · sqlmesh · " in l for l in stage_lines["all on sqlmesh"]) and len(stage_lines["all on sqlmesh"]) == 1
         assert len(stage_lines["the spec's rules"]) > 1
@@ -78,7 +79,6 @@ def test_the_assignments_really_differ(example_runs, generated_runs):
 
 def test_every_table_has_rows(example_runs):
     """A checksum of empty tables would agree trivially: the example fills every table."""
-    steps, _ = example_runs["the spec's rules"]
-    for step, tables in steps.items():
+    for step, tables in example_runs["the spec's rules"].steps.items():
         empty = [model for model, table in tables.items() if table.rows == 0]
         assert not empty, f"{step}: empty {empty}"
