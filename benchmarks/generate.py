@@ -21,7 +21,8 @@ tag). Staging and intermediate models expose a common set of columns
     from benchmarks.generate import generate, write
     spec_path = write(generate(1000, seed=7), "build/bench/1000")
 
-Same (models, seed), same bytes.
+Same (models, seed), same bytes. `raw_data` and `next_day` give its sources
+deterministic rows, so the tests can run a generated spec on the real engines.
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from sqlglot.dialects.dialect import Dialect
 
 from .. import seeds
 from ..analysis import Analysis
+from ..analysis import sql as sqlmod
 from ..analysis.memo import Memo
 from ..execution import ENVIRONMENT_OVERRIDE, EXECUTION_TIME_ENV, EXTERNAL_TAG, project_start
 from ..generated import GeneratedFile
 from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
 from ..render import python_literal, render, sql_string
-from ..analysis import sql as sqlmod
 from ..sqltext import generate, literal, rewrite_tables, with_time_range
 
 SUFFIX_VARIABLE = "meshgen_dbt_suffix"
