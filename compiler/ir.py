@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Union
 
 from .errors import Location
-from .seeds import SeedTable
+from .frontend.seeds import SeedTable
 
 ENGINES = ("sqlmesh", "dbt")
 KINDS = ("full", "view", "incremental_by_time_range", "incremental_by_unique_key", "scd_type_2", "seed")

@@ -239,7 +239,7 @@ def main() -> None:
 
     import duckdb
 
-    from meshgen.pipeline import load
+    from meshgen.build.pipeline import load
 
     parser = argparse.ArgumentParser(description="Load the example's raw tables into its dev DuckDB file.")
     parser.add_argument("spec", nargs="?", default=str(Path(__file__).with_name("example.yaml")))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meshgen.cli import app
+from meshgen.commands.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
@@ -93,7 +93,7 @@ def write_spec(folder: Path, data: dict, files: dict[str, str] | None = None) ->
 
 
 def load_dict(folder: Path, data: dict, files: dict[str, str] | None = None):
-    from meshgen.pipeline import load
+    from meshgen.build.pipeline import load
 
     path = write_spec(folder, data, files)
     return load(path, "meshgen.yaml")

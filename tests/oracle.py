@@ -23,7 +23,7 @@ import yaml
 
 import demo_data
 from conftest import copy_spec, local_prod
-from meshgen.pipeline import load
+from meshgen.build.pipeline import load
 
 T1 = "2024-04-01 00:00:00"  # deploys load everything before this
 T2 = "2024-04-02 00:00:00"  # the run a day later

@@ -50,7 +50,7 @@ def test_a_model_reading_itself_is_a_cycle(tmp_path: Path):
 
 def load_text(folder: Path, text: str) -> str:
     from meshgen.errors import MeshgenError
-    from meshgen.pipeline import load
+    from meshgen.build.pipeline import load
 
     path = folder / "meshgen.yaml"
     path.write_text(text, encoding="utf-8")

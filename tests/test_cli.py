@@ -28,7 +28,7 @@ def test_spec_defaults_to_meshgen_yaml_in_the_current_folder(tmp_path: Path):
 def test_help_does_not_import_sqlglot_or_jinja2():
     probe = (
         "import sys\n"
-        "from meshgen.cli import main\n"
+        "from meshgen.commands.cli import main\n"
         "sys.argv = ['meshgen', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('sqlglot', 'jinja2', 'jsonschema') if m in sys.modules))\n"
@@ -56,12 +56,12 @@ def test_init_writes_a_starter_that_validates_and_builds(tmp_path: Path):
 
 
 def test_internal_errors_print_one_line_and_a_traceback_only_with_debug(tmp_path: Path, monkeypatch):
-    import meshgen.pipeline
+    import meshgen.build.pipeline
 
     def broken(*args, **kwargs):
         raise KeyError("boom")
 
-    monkeypatch.setattr(meshgen.pipeline, "load", broken)
+    monkeypatch.setattr(meshgen.build.pipeline, "load", broken)
     plain = run_cli("validate", tmp_path / "x.yaml")
     assert plain.exit_code == 3
     assert plain.stderr.count("\n") == 1 and "internal error: KeyError" in plain.stderr

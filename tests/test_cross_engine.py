@@ -16,7 +16,7 @@ import pytest
 
 import demo_data
 from conftest import copy_spec, local_prod
-from meshgen.pipeline import load
+from meshgen.build.pipeline import load
 
 pytestmark = pytest.mark.integration
 

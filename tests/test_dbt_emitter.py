@@ -21,9 +21,9 @@ from sqlglot import exp
 
 from conftest import copy_spec, load_dict, run_cli, spec_with
 from meshgen.analysis import sql as sqlmod
-from meshgen.emit import dbt as dbt_emitter
+from meshgen.targets import dbt as dbt_emitter
 from meshgen.errors import MeshgenError
-from meshgen.pipeline import load
+from meshgen.build.pipeline import load
 
 DBT = str(Path(sys.executable).with_name("dbt"))
 ROOT = "transforms/dbt"

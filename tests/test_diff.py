@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import load_dict, run_cli, write_spec
-from meshgen import diff as change_safety
+from meshgen.commands import diff as change_safety
 
 
 def base_spec() -> dict:

@@ -20,7 +20,7 @@ import pytest
 import demo_data
 import example_expected as expected
 import oracle
-from meshgen.pipeline import load
+from meshgen.build.pipeline import load
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("example-data")]
 

@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from conftest import error_text, load_dict, spec_with
 from meshgen import cron, schedule
-from meshgen.emit import sqlmesh as sqlmesh_emitter
+from meshgen.targets import sqlmesh as sqlmesh_emitter
 from meshgen.execution import run_invocation
 from meshgen.sqltext import with_time_range
 

@@ -76,7 +76,7 @@ def test_a_thousand_model_spec_parses_each_sql_exactly_once(tmp_path: Path):
     for i in range(1000):
         reads = rng.sample([m["name"] for m in models[-50:]], k=min(len(models), rng.randint(0, 3))) or ["raw.orders"]
         models.append({"name": f"s.m{i:04d}", "sql": select_from(reads, use_cte=i % 3 == 0, value=i)})
-    from meshgen.pipeline import emit_all
+    from meshgen.build.pipeline import emit_all
 
     before = sqlmod.parse_count
     spec = load_dict(tmp_path, spec_with(*models))

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from meshgen.errors import MeshgenError
-from meshgen.loader import _Loader, load_spec_text
+from meshgen.frontend.loader import _Loader, load_spec_text
 
 
 def load(text: str):

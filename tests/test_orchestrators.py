@@ -26,8 +26,8 @@ import pytest
 
 import oracle
 from conftest import REPO, copy_spec, load_dict, spec_with
-from meshgen.emit import orchestration
-from meshgen.pipeline import build, load
+from meshgen.targets import orchestration
+from meshgen.build.pipeline import build, load
 
 AIRFLOW_REQUIREMENT = "apache-airflow==3.3.*"
 DAGSTER_REQUIREMENT = "dagster==1.13.*"

@@ -11,8 +11,9 @@ import pytest
 from benchmarks.generate import generate, write
 from conftest import run_cli
 from golden_tree import read_tree
-from meshgen import analysis, parallel
-from meshgen.pipeline import load
+from meshgen import analysis
+from meshgen.build import parallel
+from meshgen.build.pipeline import load
 from meshgen.analysis import sql as sqlmod
 
 pytestmark = pytest.mark.skipif(not parallel._can_fork(), reason="helpers need fork (Linux)")

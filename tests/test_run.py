@@ -15,8 +15,8 @@ import pytest
 import demo_data
 from conftest import REPO, copy_spec, run_cli
 from meshgen.analysis.stages import Stage
-from meshgen.pipeline import load
-from meshgen.runner import failing_model
+from meshgen.build.pipeline import load
+from meshgen.commands.runner import failing_model
 
 
 def meshgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import SPECS, run_cli
-from meshgen.resources import schema_path
+from meshgen.build.resources import schema_path
 
 
 def walk(node, path=()):

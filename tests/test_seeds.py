@@ -10,9 +10,9 @@ import yaml
 
 import oracle
 from conftest import error_text, load_dict, spec_with, write_spec
-from meshgen import seeds
-from meshgen.emit import dbt as dbt_emitter
-from meshgen.emit import sqlmesh as sqlmesh_emitter
+from meshgen.frontend import seeds
+from meshgen.targets import dbt as dbt_emitter
+from meshgen.targets import sqlmesh as sqlmesh_emitter
 
 CODES = "code,label,amount,opened,flag,zip\n0742,vet,1.50,2024-01-02,true,\n5411,grocery,2,2024-01-03,false,10115\n"
 

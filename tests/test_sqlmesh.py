@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import demo_data
 from conftest import copy_spec, load_dict, local_prod, spec_with, write_spec
-from meshgen.pipeline import build, emit_all
+from meshgen.build.pipeline import build, emit_all
 
 SQLMESH = str(Path(sys.executable).with_name("sqlmesh"))
 

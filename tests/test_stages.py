@@ -73,7 +73,7 @@ def test_no_limits_means_one_batch_per_dependency_level():
 
 def test_example_needs_four_stages_starting_with_sqlmesh():
     from conftest import SPECS
-    from meshgen.pipeline import load
+    from meshgen.build.pipeline import load
 
     spec = load(SPECS / "example.yaml")
     stages = spec.analysis.stages

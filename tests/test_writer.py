@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 from conftest import run_cli
-from meshgen import writer
+from meshgen.build import writer
 
 CONTRACT_DOC = "transforms/shared/contracts/marts.daily_revenue.odcs.yaml"
 

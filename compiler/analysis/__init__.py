@@ -17,13 +17,15 @@ from typing import Callable, Mapping, TypeVar
 
 from sqlglot import exp
 
-from .. import parallel, schedule, seeds
+from ..build import parallel
+from .. import schedule
+from ..frontend import seeds
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..ir import Model, Spec
 from . import engines as engine_rules
 from . import sql as sqlmod
 from .engines import Decision
-from .memo import Memo
+from ..build.memo import Memo
 from .graph import find_cycles, topological_order
 from .sql import OutputColumn
 from .stages import Stage, plan_stages

@@ -18,14 +18,14 @@ from typing import Iterable
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from .. import seeds
+from ..frontend import seeds
 from ..analysis import Analysis
 from ..analysis import sql as sqlmod
-from ..analysis.memo import Memo
+from ..build.memo import Memo
 from ..execution import ENVIRONMENT_OVERRIDE, EXECUTION_TIME_ENV, EXTERNAL_TAG, project_start
-from ..generated import GeneratedFile
+from .files import GeneratedFile
 from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
-from ..render import python_literal, render, sql_string
+from .render import python_literal, render, sql_string
 from ..sqltext import generate, literal, rewrite_tables, with_time_range
 
 SUFFIX_VARIABLE = "meshgen_dbt_suffix"

@@ -9,13 +9,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .errors import MeshgenError
-from .generated import GeneratedFile, with_header
+from ..errors import MeshgenError
+from ..targets.files import GeneratedFile, with_header
 from .writer import WritePlan
 
 if TYPE_CHECKING:  # the IR module is costly to import; the cached no-op path never needs it
-    from .analysis.memo import Memo
-    from .ir import Spec
+    from .memo import Memo
+    from ..ir import Spec
 
 
 @contextmanager
@@ -36,7 +36,7 @@ def fewer_collections() -> Iterator[None]:
 
 def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
     """Read, schema-check, resolve and analyse a spec into the IR; raise MeshgenError on bad input."""
-    from .analysis.memo import Memo
+    from .memo import Memo
 
     with fewer_collections():
         spec, _ = analyze_and_emit(resolve_spec(spec_path, display, memo), memo or Memo(), emit=False)
@@ -45,9 +45,9 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
 
 def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
     """The IR before analysis (no SQL parsed yet)."""
-    from .loader import load_spec
-    from .resolve import resolve
-    from .schema import schema_diagnostics
+    from ..frontend.loader import load_spec
+    from ..frontend.resolve import resolve
+    from ..frontend.schema import schema_diagnostics
 
     loaded = load_spec(spec_path, display)
     diagnostics = schema_diagnostics(loaded, memo)
@@ -58,7 +58,7 @@ def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None
 
 def emit_all(spec: Spec, emit_dbt: "Callable[[Spec], list[GeneratedFile]] | None" = None) -> list[GeneratedFile]:
     """Every generated file. `emit_dbt` stands in for the dbt emitter; it is called last."""
-    from .emit import ci, contracts, dbt, docs, orchestration, sqlmesh
+    from ..targets import ci, contracts, dbt, docs, orchestration, sqlmesh
 
     produced = {emitter: emitter.emit(spec) for emitter in (sqlmesh, contracts, orchestration, ci, docs)}
     produced[dbt] = (emit_dbt or dbt.emit)(spec)
@@ -80,8 +80,8 @@ def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[S
     process, then runs the dbt emitter while this one runs the others.
     """
     from . import parallel
-    from .analysis import Share, analyze, helper_models
-    from .emit import dbt
+    from ..analysis import Share, analyze, helper_models
+    from ..targets import dbt
 
     helper_share = helper_models(resolved, memo, "dbt")
 
@@ -136,7 +136,7 @@ class BuildResult:
 
 def spec_inputs(spec: Spec) -> list[str]:
     """Files the spec names whose bytes end up in generated files."""
-    from .resolve import module_file
+    from ..frontend.resolve import module_file
 
     names = {m.sql.file for m in spec.models if m.sql is not None and m.sql.file}
     names.update(m.seed_file for m in spec.models if m.seed_file)
@@ -157,7 +157,7 @@ def build(
     use_cache: bool = False,
 ) -> BuildResult:
     from . import cache, writer
-    from .analysis.memo import Memo
+    from .memo import Memo
 
     root = (out or spec_path.parent).resolve()
     if use_cache and not force:

@@ -13,9 +13,10 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import schedule, seeds
-from .errors import Diagnostic, Location, MeshgenError, did_you_mean
-from .ir import (
+from .. import schedule
+from . import seeds
+from ..errors import Diagnostic, Location, MeshgenError, did_you_mean
+from ..ir import (
     KEYED_KINDS,
     TIME_KINDS,
     Column,

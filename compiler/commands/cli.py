@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import typer
 
-from . import __version__
+from .. import __version__
 
 app = typer.Typer(
     name="meshgen",
@@ -62,7 +62,7 @@ def _handles_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from .errors import MeshgenError
+        from ..errors import MeshgenError
 
         try:
             return command(*args, **kwargs)
@@ -91,7 +91,7 @@ def _handles_errors(command: Callable) -> Callable:
 @_handles_errors
 def validate(spec: Path = SpecArgument) -> None:
     """Check a spec: schema, names, references, SQL and contracts. Writes nothing."""
-    from .pipeline import load
+    from ..build.pipeline import load
 
     result = load(spec, str(spec))
     typer.echo(
@@ -112,8 +112,8 @@ def build(
     ),
 ) -> None:
     """Generate the SQLMesh and dbt projects, contracts, CI and orchestration files."""
-    from .pipeline import build as run_build
-    from .writer import describe_stale
+    from ..build.pipeline import build as run_build
+    from ..build.writer import describe_stale
 
     result = run_build(spec, str(spec), out=out, check=check, force=force, use_cache=True)
     plan = result.plan
@@ -140,7 +140,7 @@ def explain(
 ) -> None:
     """Why a model runs on its engine: the rules tried, its neighbours, contract and columns."""
     from .explain import explain as explain_model
-    from .pipeline import load
+    from ..build.pipeline import load
 
     typer.echo(explain_model(load(spec, str(spec)), model), nl=False)
 
@@ -152,8 +152,8 @@ def graph(
     format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f", help="Output format."),
 ) -> None:
     """Print the cross-engine lineage graph (Mermaid or Graphviz DOT)."""
-    from .lineage import render_graph
-    from .pipeline import load
+    from ..targets.lineage import render_graph
+    from ..build.pipeline import load
 
     typer.echo(render_graph(load(spec, str(spec)), format.value), nl=False)
 
@@ -162,7 +162,7 @@ _EXECUTION_TIME_HELP = "The time the stages load up to, UTC (YYYY-MM-DD[ HH:MM:S
 
 
 def _execute(verb: str, spec: Path, env: str, select, dry_run: bool, out, execution_time, since=None) -> None:
-    from .pipeline import build as run_build
+    from ..build.pipeline import build as run_build
     from .runner import execute, parse_time
 
     at = parse_time(execution_time, "--execution-time") if execution_time else None
@@ -229,7 +229,7 @@ def diff(
     import json
 
     from . import diff as change_safety
-    from .pipeline import load
+    from ..build.pipeline import load
 
     changes = change_safety.diff(change_safety.load_base(spec, base), load(spec, str(spec)))
     if format == DiffFormat.json:
@@ -252,7 +252,7 @@ def impact(
     import json
 
     from . import diff as change_safety
-    from .pipeline import load
+    from ..build.pipeline import load
 
     report = change_safety.impact(load(spec, str(spec)), model)
     if format == DiffFormat.json:
@@ -264,7 +264,7 @@ def impact(
 @app.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors and other tools)."""
-    from .resources import schema_path
+    from ..build.resources import schema_path
 
     sys.stdout.write(schema_path().read_text(encoding="utf-8"))
 

@@ -20,10 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import schedule
-from .analysis.stages import Stage
-from .errors import Location, did_you_mean, fail
-from .execution import (
+from .. import schedule
+from ..analysis.stages import Stage
+from ..errors import Location, did_you_mean, fail
+from ..execution import (
     ENVIRONMENT_OVERRIDE,
     Prerequisite,
     database_path,
@@ -36,7 +36,7 @@ from .execution import (
     time_environment,
     with_time,
 )
-from .ir import Environment, Spec
+from ..ir import Environment, Spec
 
 Echo = Callable[[str], None]
 _TAIL_LINES = 25

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from .resources import resource_dir
+from ..build.resources import resource_dir
 
 # A YAML plain scalar is safe when it cannot be read as anything but this string.
 _PLAIN_SAFE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+-]*( [A-Za-z0-9_./@+()-]+)*$")

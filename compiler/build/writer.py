@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Diagnostic, Location, MeshgenError
-from .generated import GeneratedFile
+from ..errors import Diagnostic, Location, MeshgenError
+from ..targets.files import GeneratedFile
 
 MANIFEST = ".meshgen/manifest.json"
 GITATTRIBUTES = ".gitattributes"

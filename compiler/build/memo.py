@@ -18,7 +18,7 @@ from typing import Any, Callable
 import sqlglot
 
 from .. import __version__
-from ..resources import build_digest
+from .resources import build_digest
 
 MEMO_FILE = ".meshgen/cache/analysis.json"
 _SALT = f"{__version__}\0{build_digest()}\0{sqlglot.__version__}"

@@ -6,9 +6,9 @@ import posixpath
 import shlex
 
 from .. import __version__
-from ..generated import GeneratedFile
+from .files import GeneratedFile
 from ..ir import EnvRef, Environment, Spec
-from ..render import render
+from .render import render
 
 PYTHON_VERSION = "3.11"
 MAIN_BRANCH = "main"

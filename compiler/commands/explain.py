@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ir import Spec
+from ..ir import Spec
 
 
 def explain(spec: Spec, name: str) -> str:

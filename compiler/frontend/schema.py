@@ -11,12 +11,12 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .errors import Diagnostic, did_you_mean
+from ..errors import Diagnostic, did_you_mean
 from .loader import JsonPath, LoadedSpec
-from .resources import schema_path
+from ..build.resources import schema_path
 
 if TYPE_CHECKING:
-    from .analysis.memo import Memo
+    from ..build.memo import Memo
 
 _TYPE_NAMES = {
     "string": "a string",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from posixpath import join
 
-from ..generated import GeneratedFile
+from .files import GeneratedFile
 from ..ir import Spec
-from ..lineage import render_graph
-from ..render import render
+from .lineage import render_graph
+from .render import render
 
 
 def _markdown_cell(text: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import Location, fail
-from .resources import resource_dir
+from ..errors import Location, fail
+from ..build.resources import resource_dir
 
 
 def project_name(directory: Path) -> str:

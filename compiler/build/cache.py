@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .resources import build_digest
 
 CACHE_FILE = ".meshgen/cache/build.json"

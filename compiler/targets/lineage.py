@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import Spec
+from ..ir import Spec
 
 ENGINE_COLOURS = {
     "sqlmesh": {"fill": "#e8f0fe", "stroke": "#1a73e8", "text": "#0b3d91"},

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from posixpath import join
 
-from ..generated import GeneratedFile
+from .files import GeneratedFile
 from ..ir import Column, Contract, Spec
-from ..render import render
+from .render import render
 
 _LOGICAL_TYPES = {
     "integer": ("int", "integer", "bigint", "smallint", "tinyint", "hugeint", "int2", "int4", "int8"),

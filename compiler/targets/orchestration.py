@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath
 
 from .. import cron
 from ..execution import EXECUTION_TIME, EXECUTION_TIME_ENV, manifest, most_frequent_cron
-from ..generated import GeneratedFile
+from .files import GeneratedFile
 from ..ir import Spec
-from ..render import render
+from .render import render
 
 
 def emit(spec: Spec) -> list[GeneratedFile]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
-from .errors import Location, MeshgenError, fail
-from .ir import Column, Constraint, Contract, Spec
+from ..errors import Location, MeshgenError, fail
+from ..ir import Column, Constraint, Contract, Spec
 
 BREAKING, SAFE = "breaking", "safe"
 
@@ -47,7 +47,7 @@ class Change:
 
 def load_base(spec_path: Path, base: str) -> Spec:
     """The old spec from a file, or from a git ref (`git show REF:path`, with its folder)."""
-    from .pipeline import load
+    from ..build.pipeline import load
 
     candidate = Path(base)
     if candidate.is_file():

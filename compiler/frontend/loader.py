@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Diagnostic, Location, MeshgenError, fail
+from ..errors import Diagnostic, Location, MeshgenError, fail
 
 # libyaml's parser is about 6x faster than the pure-Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -32,10 +32,10 @@ from sqlglot import exp
 from ..analysis.sql import type_class
 from ..errors import Diagnostic, MeshgenError
 from ..execution import EXECUTION_TIME_VAR
-from ..generated import GeneratedFile
+from .files import GeneratedFile
 from ..ir import Column, EnvRef, Environment, Model, Spec
-from ..render import jinja_literal, render
-from ..analysis.memo import Memo
+from .render import jinja_literal, render
+from ..build.memo import Memo
 from ..sqltext import generate, literal, rewrite_tables, with_time_range
 
 # Spec connection key -> dbt profile key, per gateway type.

@@ -1,1 +1,0 @@
-"""Emitters: each a pure function from the IR to a list of GeneratedFile."""
