@@ -21,6 +21,7 @@ from ..build import parallel
 from .. import schedule
 from ..frontend import seeds
 from ..errors import Diagnostic, MeshgenError, did_you_mean
+from ..semantics.types import type_class, valid_type
 from ..ir import Model, Spec
 from . import engines as engine_rules
 from . import sql as sqlmod
@@ -379,7 +380,7 @@ class _Analyzer:
     def _check_types(self) -> None:
         for contract in self.spec.contracts:
             for column in contract.columns:
-                if not sqlmod.valid_type(column.type, self.dialect):
+                if not valid_type(column.type, self.dialect):
                     self.errors.append(
                         Diagnostic(
                             contract.location,
@@ -516,8 +517,8 @@ class _Analyzer:
                 )
             for column, promised_type in promised.items():
                 inferred = produced.get(column, "")
-                want = sqlmod.type_class(promised_type, self.dialect)
-                got = sqlmod.type_class(inferred, self.dialect)
+                want = type_class(promised_type, self.dialect)
+                got = type_class(inferred, self.dialect)
                 if want and got and want != got:
                     self.errors.append(
                         Diagnostic(

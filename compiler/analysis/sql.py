@@ -156,37 +156,3 @@ def _schema_type(sql_type: str, dialect: str) -> exp.DataType | str:
     except (SqlglotError, AttributeError, ValueError):
         return sql_type  # the schema raises its own error for it, as before
     return dtype.transform(dialect_object.normalize_identifier, copy=False)
-
-
-_CLASSES = {
-    "number": exp.DataType.INTEGER_TYPES | exp.DataType.REAL_TYPES,
-    "text": exp.DataType.TEXT_TYPES,
-    "boolean": {exp.DataType.Type.BOOLEAN},
-    "date": {exp.DataType.Type.DATE, exp.DataType.Type.DATE32},
-    "time": {exp.DataType.Type.TIME, exp.DataType.Type.TIMETZ},
-}
-_TIMESTAMPS = exp.DataType.TEMPORAL_TYPES - _CLASSES["date"] - _CLASSES["time"]
-
-
-@lru_cache(maxsize=None)
-def type_class(sql_type: str, dialect: str) -> str:
-    """A coarse family (number, text, boolean, date, time, timestamp) or "" when unknown."""
-    if not sql_type:
-        return ""
-    try:
-        dtype = exp.DataType.build(sql_type, dialect=dialect)
-    except (SqlglotError, ValueError):
-        return ""
-    for name, members in _CLASSES.items():
-        if dtype.this in members:
-            return name
-    return "timestamp" if dtype.this in _TIMESTAMPS else ""
-
-
-@lru_cache(maxsize=None)
-def valid_type(sql_type: str, dialect: str) -> bool:
-    try:
-        dtype = exp.DataType.build(sql_type, dialect=dialect)
-    except (SqlglotError, ValueError):
-        return False
-    return dtype.this not in (exp.DataType.Type.USERDEFINED, exp.DataType.Type.UNKNOWN)

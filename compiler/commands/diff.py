@@ -10,7 +10,6 @@ major version did not go up fails the diff.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import tarfile
 import tempfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
+from ..semantics.types import type_change
 from ..errors import Location, MeshgenError, fail
 from ..ir import Column, Constraint, Contract, Spec
 
@@ -94,43 +94,6 @@ def _git(folder: Path, *args: str) -> str:
 
 
 # -- comparing -----------------------------------------------------------------
-
-_INTEGER_WIDTH = {"tinyint": 1, "smallint": 2, "int2": 2, "integer": 4, "int": 4, "int4": 4, "bigint": 8, "int8": 8, "hugeint": 16}
-_FLOAT_WIDTH = {"real": 4, "float4": 4, "float": 8, "double": 8, "double precision": 8, "float8": 8}
-_TEXT = ("varchar", "text", "string", "char", "character varying")
-
-
-def type_change(old: str, new: str) -> str:
-    """"" when equal, "widened" when every old value fits, else "narrowed" or "changed"."""
-    if old == new:
-        return ""
-    base_old, args_old = _split_type(old)
-    base_new, args_new = _split_type(new)
-    if base_old in _INTEGER_WIDTH and base_new in _INTEGER_WIDTH:
-        return "widened" if _INTEGER_WIDTH[base_new] >= _INTEGER_WIDTH[base_old] else "narrowed"
-    if base_old in _FLOAT_WIDTH and base_new in _FLOAT_WIDTH:
-        return "widened" if _FLOAT_WIDTH[base_new] >= _FLOAT_WIDTH[base_old] else "narrowed"
-    if base_old in _INTEGER_WIDTH and (base_new in _FLOAT_WIDTH or base_new in ("decimal", "numeric")):
-        return "widened"
-    if base_old in ("decimal", "numeric") and base_new in ("decimal", "numeric"):
-        precision_old, scale_old = (args_old + [18, 3])[:2]
-        precision_new, scale_new = (args_new + [18, 3])[:2]
-        fits = scale_new >= scale_old and precision_new - scale_new >= precision_old - scale_old
-        return "widened" if fits else "narrowed"
-    if base_old in _TEXT and base_new in _TEXT:
-        if not args_new:
-            return "widened"
-        return "widened" if args_old and args_new[0] >= args_old[0] else "narrowed"
-    return "changed"
-
-
-def _split_type(text: str) -> tuple[str, list[int]]:
-    match = re.match(r"^([a-z ]+?)\s*(?:\(([\d,\s]+)\))?$", text)
-    if not match:
-        return text, []
-    args = [int(a) for a in match.group(2).split(",")] if match.group(2) else []
-    return match.group(1).strip(), args
-
 
 def _constraint_changes(old: Column, new: Column) -> list[tuple[str, str]]:
     """(kind, message) for each constraint added, removed, tightened or loosened."""

@@ -9,27 +9,9 @@ from __future__ import annotations
 from posixpath import join
 
 from .files import GeneratedFile
+from ..semantics.types import logical_type
 from ..ir import Column, Contract, Spec
 from .render import render
-
-_LOGICAL_TYPES = {
-    "integer": ("int", "integer", "bigint", "smallint", "tinyint", "hugeint", "int2", "int4", "int8"),
-    "number": ("double", "float", "real", "decimal", "numeric", "double precision", "float4", "float8"),
-    "boolean": ("boolean", "bool"),
-    "date": ("date",),
-    "timestamp": ("timestamp", "timestamptz", "datetime", "timestamp with time zone"),
-}
-
-
-def logical_type(sql_type: str) -> str:
-    if sql_type.endswith("[]"):
-        return "array"
-    base = sql_type.split("(", 1)[0].strip()
-    for logical, names in _LOGICAL_TYPES.items():
-        if base in names:
-            return logical
-    return "string"
-
 
 def quality_rules(column: Column, table: str) -> list[dict]:
     """Constraints beyond required/unique/primaryKey, as ODCS quality rules."""

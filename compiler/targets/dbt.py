@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 import yaml
 from sqlglot import exp
 
-from ..analysis.sql import type_class
+from ..semantics.types import type_class, warehouse_type
 from ..errors import Diagnostic, MeshgenError
 from ..execution import EXECUTION_TIME_VAR
 from .files import GeneratedFile
@@ -246,7 +246,7 @@ class _Project:
 
     # -- types -----------------------------------------------------------------
     def data_type(self, type_text: str) -> str:
-        return _data_type(type_text, self.spec.project.dialect, self.dialect)
+        return warehouse_type(type_text, self.spec.project.dialect, self.dialect)
 
     def columns_of(self, name: str) -> list[tuple[str, str, str]]:
         """(name, data_type, description) of a source or model, from its declaration, contract or inference."""
@@ -717,19 +717,6 @@ def _profile_value(value: Any, integer: bool = False) -> Any:
 
 def _rows(rows) -> list[dict]:
     return [_Row(row) for row in rows]
-
-
-@lru_cache(maxsize=None)
-def _data_type(type_text: str, source_dialect: str, dialect: str) -> str:
-    """A spec column type as the warehouse spells it; a bare decimal gets its precision and scale."""
-    dtype = exp.DataType.build(type_text, dialect=source_dialect)
-    bare_decimal = dtype.this == exp.DataType.Type.DECIMAL and "(" not in type_text
-    defaults = _DECIMAL_DEFAULTS.get(dialect)
-    if bare_decimal and defaults:
-        return f"decimal({defaults[0]},{defaults[1]})"
-    if source_dialect == dialect and not bare_decimal:
-        return type_text.replace(", ", ",")
-    return dtype.sql(dialect=dialect).lower().replace(", ", ",")
 
 
 def _by_folder(models: list[Model], folder: Callable[[Model], str]) -> dict[str, list[Model]]:

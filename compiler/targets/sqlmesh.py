@@ -20,7 +20,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from ..frontend import seeds
 from ..analysis import Analysis
-from ..analysis import sql as sqlmod
+from ..semantics.types import sqlmesh_type, type_class
 from ..build.memo import Memo
 from ..execution import ENVIRONMENT_OVERRIDE, EXECUTION_TIME_ENV, EXTERNAL_TAG, project_start
 from .files import GeneratedFile
@@ -128,11 +128,6 @@ def _guard(spec: Spec) -> GeneratedFile:
 
 
 @lru_cache(maxsize=None)
-def _type_sql(type_text: str, dialect: str) -> str:
-    return exp.DataType.build(type_text, dialect=dialect).sql(dialect=dialect)
-
-
-@lru_cache(maxsize=None)
 def _identifier(name: str, dialect: str) -> str:
     return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).sql(dialect=dialect)
 
@@ -175,7 +170,7 @@ def inline_seed(model: Model, analysis: Analysis, dialect: str) -> bool:
     pandas reads a column whose every value looks like a number as numbers: `0742`
     would become `742`, and with an empty field `5411` would become `5411.0`.
     """
-    text = {c.name for c in analysis.models[model.name].output or () if sqlmod.type_class(c.type, dialect) == "text"}
+    text = {c.name for c in analysis.models[model.name].output or () if type_class(c.type, dialect) == "text"}
     return any(seeds.pandas_changes_text(model.seed.values(c)) for c in text)
 
 
@@ -250,10 +245,10 @@ def _python_audit(name: str, args: dict) -> str:
 def _columns(model: Model, analysis: Analysis, dialect: str) -> list[tuple[str, str]]:
     """Declared column types: the contract's, and a seed's (in the file's order) so it loads as on dbt."""
     if model.seed is not None:
-        return [(_identifier(c.name, dialect), _type_sql(c.type, dialect)) for c in analysis.models[model.name].output]
+        return [(_identifier(c.name, dialect), sqlmesh_type(c.type, dialect)) for c in analysis.models[model.name].output]
     if model.contract is None:
         return []
-    return [(_identifier(c.name, dialect), _type_sql(c.type, dialect)) for c in model.contract.columns]
+    return [(_identifier(c.name, dialect), sqlmesh_type(c.type, dialect)) for c in model.contract.columns]
 
 
 def _column_descriptions(model: Model) -> list[tuple[str, str]]:
@@ -281,7 +276,7 @@ def _query(model: Model, spec: Spec) -> str:
         query = rewrite_tables(analysis.models[model.name].query, to_env_table)
         if model.kind == "incremental_by_time_range":
             output = {c.name: c.type for c in analysis.models[model.name].output or ()}
-            start, end = _TIME_MACROS.get(sqlmod.type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
+            start, end = _TIME_MACROS.get(type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
             query = with_time_range(
                 query,
                 model.time_column,
@@ -342,7 +337,7 @@ def _python_model(model: Model, spec: Spec) -> GeneratedFile:
         kind=_python_kind(model, analysis),
         stamp=stamp(model, analysis),
         time_env=EXECUTION_TIME_ENV,
-        columns=[(c.name, _type_sql(c.type, dialect)) for c in model.contract.columns],
+        columns=[(c.name, sqlmesh_type(c.type, dialect)) for c in model.contract.columns],
         column_descriptions=_column_descriptions(model),
         depends_on=depends_on,
         dbt_upstreams=dbt_upstreams,
@@ -363,12 +358,12 @@ def _columns_of(spec: Spec, name: str) -> list[tuple[str, str]]:
     dialect = spec.project.dialect
     source = next((s for s in spec.sources if s.name == name), None)
     if source is not None:
-        return [(c.name, _type_sql(c.type, dialect)) for c in source.columns]
+        return [(c.name, sqlmesh_type(c.type, dialect)) for c in source.columns]
     model = spec.model(name)
     if model.contract is not None:
-        return [(c.name, _type_sql(c.type, dialect)) for c in model.contract.columns]
+        return [(c.name, sqlmesh_type(c.type, dialect)) for c in model.contract.columns]
     output = spec.analysis.models[name].output or ()
-    return [(c.name, _type_sql(c.type, dialect) if c.type else "UNKNOWN") for c in output]
+    return [(c.name, sqlmesh_type(c.type, dialect) if c.type else "UNKNOWN") for c in output]
 
 
 def _external_models(spec: Spec, sqlmesh_models: list[Model]) -> GeneratedFile:

@@ -1,0 +1,100 @@
+"""What meshgen knows of each warehouse (gateway type): one entry each, read by every target.
+
+Adding a warehouse is one entry here and its gateway definition in the JSON
+Schema (see ARCHITECTURE.md). A test checks that every gateway type the
+schema allows has an entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# The versions meshgen's own tests run the generated projects with.
+SQLMESH_VERSION = "0.236.4"
+DBT_CORE_VERSION = "1.11.16"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    name: str  # the gateway `type`
+    dbt_adapter_version: str  # of the dbt-<name> package
+    # Spec connection key -> dbt profile key, and -> SQLMesh connection key (DuckDB's path is placed separately).
+    profile_keys: Mapping[str, str] = field(default_factory=dict)
+    sqlmesh_keys: Mapping[str, str] = field(default_factory=dict)
+    profile_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Where dbt puts what has no schema of its own (test failures, ...); "" for BigQuery's dataset.
+    target_schema: str = "public"
+    # The precision and scale it gives a bare DECIMAL/NUMERIC (None: unbounded, written bare).
+    decimal_default: tuple[int, int] | None = (38, 0)
+    # dbt's upsert strategy: delete+insert where it is reliable and cheap, merge elsewhere.
+    upsert: str = "merge"
+    dbt_python: bool = False  # whether its dbt adapter runs Python models
+
+    @property
+    def dbt_adapter(self) -> str:
+        return f"dbt-{self.name}"
+
+
+_SNOWFLAKE_KEYS = {
+    k: k
+    for k in ("account", "user", "password", "private_key_path", "private_key_passphrase", "role", "warehouse", "database", "authenticator")
+}
+
+WAREHOUSES: dict[str, Warehouse] = {
+    w.name: w
+    for w in (
+        Warehouse(
+            "duckdb",
+            "1.11.1",
+            profile_keys={"extensions": "extensions"},
+            target_schema="main",
+            decimal_default=(18, 3),
+            upsert="delete+insert",  # DuckDB's MERGE is recent
+            dbt_python=True,
+        ),
+        Warehouse(
+            "postgres",
+            "1.11.0",
+            profile_keys={"host": "host", "port": "port", "user": "user", "password": "password", "database": "dbname", "sslmode": "sslmode"},
+            sqlmesh_keys={"host": "host", "port": "port", "user": "user", "password": "password", "database": "database", "sslmode": "sslmode"},
+            profile_defaults={"port": 5432},
+            decimal_default=None,
+            upsert="delete+insert",
+        ),
+        Warehouse("snowflake", "1.12.4", profile_keys=_SNOWFLAKE_KEYS, sqlmesh_keys=_SNOWFLAKE_KEYS, dbt_python=True),
+        Warehouse(
+            "bigquery",
+            "1.12.1",
+            profile_keys={"method": "method", "project": "project", "location": "location", "keyfile": "keyfile"},
+            sqlmesh_keys={"project": "project", "location": "location", "method": "method", "keyfile": "keyfile"},
+            profile_defaults={"method": "oauth"},
+            target_schema="",
+            decimal_default=(38, 9),
+            dbt_python=True,
+        ),
+        Warehouse(
+            "databricks",
+            "1.12.8",
+            profile_keys={"host": "host", "http_path": "http_path", "token": "token", "catalog": "catalog"},
+            sqlmesh_keys={"host": "server_hostname", "http_path": "http_path", "token": "access_token", "catalog": "catalog"},
+            target_schema="default",
+            decimal_default=(10, 0),
+            dbt_python=True,
+        ),
+        Warehouse(
+            "trino",
+            "1.11.0",
+            profile_keys={"host": "host", "port": "port", "user": "user", "password": "password", "catalog": "database", "http_scheme": "http_scheme"},
+            sqlmesh_keys={"host": "host", "port": "port", "user": "user", "password": "password", "catalog": "catalog", "http_scheme": "http_scheme"},
+            profile_defaults={"port": 443, "http_scheme": "https"},
+            target_schema="default",
+            upsert="delete+insert",
+        ),
+    )
+}
+INTEGER_KEYS = frozenset({"port"})
+
+
+def warehouse(gateway_type: str) -> Warehouse:
+    return WAREHOUSES[gateway_type]
