@@ -22,6 +22,7 @@ from .. import schedule
 from ..frontend import seeds
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..semantics.types import type_class, valid_type
+from ..warehouses import warehouse
 from ..ir import Model, Spec
 from . import engines as engine_rules
 from . import sql as sqlmod
@@ -36,8 +37,6 @@ T = TypeVar("T")
 PARALLEL_MIN_MODELS = 48
 # Seconds the build waits for a helper that sends nothing before doing the work itself.
 HELPER_PATIENCE = 300.0
-# dbt adapters that run dbt Python models.
-DBT_PYTHON_GATEWAYS = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
 
 
 @dataclass(frozen=True)
@@ -365,7 +364,7 @@ class _Analyzer:
             if model.language != "python" or decision.engine != "dbt":
                 continue
             for gateway_type, gateway, environment in dbt_gateways:
-                if gateway_type not in DBT_PYTHON_GATEWAYS:
+                if not warehouse(gateway_type).dbt_python:
                     self.errors.append(
                         Diagnostic(
                             model.location,

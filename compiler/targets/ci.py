@@ -9,20 +9,10 @@ from .. import __version__
 from .files import GeneratedFile
 from ..ir import EnvRef, Environment, Spec
 from .render import render
+from ..warehouses import DBT_CORE_VERSION, SQLMESH_VERSION, warehouse
 
 PYTHON_VERSION = "3.11"
 MAIN_BRANCH = "main"
-# The versions meshgen's own tests run the generated projects with.
-TOOL_VERSIONS = {
-    "sqlmesh": "0.236.4",
-    "dbt-core": "1.11.16",
-    "dbt-duckdb": "1.11.1",
-    "dbt-postgres": "1.11.0",
-    "dbt-snowflake": "1.12.4",
-    "dbt-bigquery": "1.12.1",
-    "dbt-databricks": "1.12.8",
-    "dbt-trino": "1.11.0",
-}
 
 
 def requirements_path(spec: Spec) -> str:
@@ -49,8 +39,9 @@ def _requirements(spec: Spec) -> GeneratedFile:
         requirements_path=requirements_path(spec),
         meshgen_version=__version__,
         sqlmesh_extras=types,
-        dbt_adapters=[f"dbt-{t}" for t in types],
-        versions=TOOL_VERSIONS,
+        sqlmesh_version=SQLMESH_VERSION,
+        dbt_core_version=DBT_CORE_VERSION,
+        dbt_adapters=[(warehouse(t).dbt_adapter, warehouse(t).dbt_adapter_version) for t in types],
     )
     return GeneratedFile(requirements_path(spec), text)
 

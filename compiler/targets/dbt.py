@@ -37,39 +37,9 @@ from ..ir import Column, EnvRef, Environment, Model, Spec
 from .render import jinja_literal, render
 from ..build.memo import Memo
 from ..sqltext import generate, literal, rewrite_tables, with_time_range
+from ..warehouses import INTEGER_KEYS, warehouse
 
-# Spec connection key -> dbt profile key, per gateway type.
-_PROFILE_KEYS = {
-    "duckdb": {"extensions": "extensions"},  # `path` is resolved separately
-    "postgres": {"host": "host", "port": "port", "user": "user", "password": "password", "database": "dbname", "sslmode": "sslmode"},
-    "snowflake": {
-        "account": "account",
-        "user": "user",
-        "password": "password",
-        "private_key_path": "private_key_path",
-        "private_key_passphrase": "private_key_passphrase",
-        "role": "role",
-        "warehouse": "warehouse",
-        "database": "database",
-        "authenticator": "authenticator",
-    },
-    "bigquery": {"method": "method", "project": "project", "location": "location", "keyfile": "keyfile"},
-    "databricks": {"host": "host", "http_path": "http_path", "token": "token", "catalog": "catalog"},
-    "trino": {"host": "host", "port": "port", "user": "user", "password": "password", "catalog": "database", "http_scheme": "http_scheme"},
-}
-_PROFILE_DEFAULTS = {
-    "postgres": {"port": 5432},
-    "bigquery": {"method": "oauth"},
-    "trino": {"port": 443, "http_scheme": "https"},
-}
-# Where dbt puts what has no schema of its own (test failures, ...); every node has one.
-_TARGET_SCHEMA = {"duckdb": "main", "postgres": "public", "snowflake": "public", "databricks": "default", "trino": "default"}
-_INTEGER_KEYS = {"port"}
-# The precision and scale each warehouse gives a bare DECIMAL/NUMERIC (None: unbounded, keep it bare).
-_DECIMAL_DEFAULTS = {"duckdb": (18, 3), "snowflake": (38, 0), "bigquery": (38, 9), "databricks": (10, 0), "trino": (38, 0), "postgres": None}
-# Upsert strategy per adapter: delete+insert where it is reliable and cheap (DuckDB's MERGE is recent),
-# merge elsewhere (the usual upsert there; BigQuery has no delete+insert).
-_UPSERT = {"duckdb": "delete+insert", "postgres": "delete+insert", "trino": "delete+insert"}
+# The alias of a query wrapped to filter its output.
 _SUBQUERY = "model_rows"
 
 
@@ -325,10 +295,10 @@ class _Project:
 
     # -- config ------------------------------------------------------------------
     def _upsert_strategy(self) -> str:
-        strategies = sorted({_UPSERT.get(t, "merge") for t in self.gateway_types})
+        strategies = sorted({warehouse(t).upsert for t in self.gateway_types})
         if len(strategies) == 1:
             return repr(strategies[0])
-        merge_types = [t for t in self.gateway_types if _UPSERT.get(t, "merge") == "merge"]
+        merge_types = [t for t in self.gateway_types if warehouse(t).upsert == "merge"]
         return f"'merge' if target.type in {merge_types!r} else 'delete+insert'"
 
     def model_config(self, model: Model) -> list[tuple[str, str]]:
@@ -555,17 +525,17 @@ class _Project:
             # project: anchor it at the folder of this profiles.yml, which is the project folder.
             relative = self.spec.path_from(self.root, str(gateway.get("path", "warehouse.duckdb")))
             output["path"] = Jinja("{{ flags.PROFILES_DIR }}/" + jinja_literal(relative))
-        settings = {**_PROFILE_DEFAULTS.get(gateway.type, {}), **dict(gateway.settings)}
-        keys = _PROFILE_KEYS[gateway.type]
-        for key in keys:
+        facts = warehouse(gateway.type)
+        settings = {**facts.profile_defaults, **dict(gateway.settings)}
+        for key, profile_key in facts.profile_keys.items():
             if key in settings:
-                output[keys[key]] = _profile_value(settings[key], integer=key in _INTEGER_KEYS)
+                output[profile_key] = _profile_value(settings[key], integer=key in INTEGER_KEYS)
         if gateway.type == "trino":
             output["method"] = "ldap" if "password" in settings else "none"
-        if gateway.type == "bigquery":
+        if facts.target_schema:
+            output["schema"] = facts.target_schema
+        else:  # BigQuery: a dataset instead
             output["dataset"] = self.spec.project.name
-        else:
-            output["schema"] = _TARGET_SCHEMA[gateway.type]
         output["threads"] = environment.dbt_threads
         return output
 

@@ -27,31 +27,12 @@ from .files import GeneratedFile
 from ..ir import Constraint, Contract, Environment, EnvRef, Gateway, Model, Spec
 from .render import python_literal, render, sql_string
 from ..sqltext import generate, literal, rewrite_tables, with_time_range
+from ..warehouses import INTEGER_KEYS, warehouse
 
 SUFFIX_VARIABLE = "meshgen_dbt_suffix"
 _TIME_MACROS = {"date": ("@start_ds", "@end_ds")}  # other types compare against timestamps
 # pandas (SQLMesh's CSV reader) reads only an empty field as NULL, as dbt does.
 _CSV_SETTINGS = "csv_settings (keep_default_na = FALSE, na_values = [''])"
-
-# Spec connection key -> SQLMesh connection key, per gateway type.
-_CONNECTION_KEYS = {
-    "postgres": {"host": "host", "port": "port", "user": "user", "password": "password", "database": "database", "sslmode": "sslmode"},
-    "snowflake": {
-        "account": "account",
-        "user": "user",
-        "password": "password",
-        "private_key_path": "private_key_path",
-        "private_key_passphrase": "private_key_passphrase",
-        "role": "role",
-        "warehouse": "warehouse",
-        "database": "database",
-        "authenticator": "authenticator",
-    },
-    "bigquery": {"project": "project", "location": "location", "method": "method", "keyfile": "keyfile"},
-    "databricks": {"host": "server_hostname", "http_path": "http_path", "token": "access_token", "catalog": "catalog"},
-    "trino": {"host": "host", "port": "port", "user": "user", "password": "password", "catalog": "catalog", "http_scheme": "http_scheme"},
-}
-
 
 def default_environment(spec: Spec) -> Environment:
     """The environment SQLMesh uses without `--gateway`: dev when there is one (local, cheap)."""
@@ -84,9 +65,9 @@ def _connection(spec: Spec, gateway: Gateway) -> str:
             items.append(f"'extensions': {list(gateway.get('extensions'))!r}")
     else:
         items = [f"'type': {gateway.type!r}"]
-        mapping = _CONNECTION_KEYS[gateway.type]
+        mapping = warehouse(gateway.type).sqlmesh_keys
         for key, value in gateway.settings:
-            items.append(f"{mapping[key]!r}: {_python_value(value, integer=key == 'port')}")
+            items.append(f"{mapping[key]!r}: {_python_value(value, integer=key in INTEGER_KEYS)}")
         if gateway.type == "trino" and gateway.get("password"):
             items.append("'method': 'basic'")
         # Import the warehouse driver when the gateway is used, not when the config loads:

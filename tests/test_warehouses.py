@@ -1,0 +1,28 @@
+"""The warehouse table: one entry per gateway type the spec language allows, and each complete."""
+
+from __future__ import annotations
+
+import json
+
+from meshgen.build.resources import schema_path
+from meshgen.warehouses import WAREHOUSES
+
+
+def _schema() -> dict:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+def test_every_gateway_type_of_the_schema_has_an_entry():
+    types = _schema()["$defs"]["gateway"]["properties"]["type"]["enum"]
+    assert sorted(types) == sorted(WAREHOUSES)
+
+
+def test_every_connection_key_of_the_schema_reaches_both_engines():
+    definitions = _schema()["$defs"]
+    for name, facts in WAREHOUSES.items():
+        keys = set(definitions[f"{name}Gateway"]["properties"]) - {"type"}
+        if name == "duckdb":  # the file path is placed by each target itself
+            keys -= {"path"}
+        assert keys <= set(facts.profile_keys), (name, keys - set(facts.profile_keys))
+        if name != "duckdb":
+            assert keys <= set(facts.sqlmesh_keys), (name, keys - set(facts.sqlmesh_keys))
