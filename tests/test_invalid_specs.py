@@ -83,3 +83,13 @@ def test_a_real_process_prints_no_traceback():
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("kind_typo.yaml:7:11: error: ")
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_build_rejects_exactly_what_validate_rejects_and_writes_nothing(tmp_path: Path, path: Path):
+    """Every target's checks run in validate too: a spec validate passes never fails to build for bad input."""
+    validated = run_cli("validate", path.name, cwd=path.parent)
+    built = run_cli("build", path.name, "--out", str(tmp_path / "out"), cwd=path.parent)
+    assert (validated.exit_code, built.exit_code) == (1, 1)
+    assert built.stderr == validated.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -7,7 +7,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from ..errors import MeshgenError
 from ..targets.files import GeneratedFile, with_header
@@ -34,6 +34,10 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
+# The engine whose models (and target) a helper process takes on a large cold build.
+HELPER_ENGINE = "dbt"
+
+
 def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
     """Read, schema-check, resolve and analyse a spec into the IR; raise MeshgenError on bad input."""
     from .memo import Memo
@@ -56,17 +60,18 @@ def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None
     return resolve(loaded)
 
 
-def emit_all(spec: Spec, emit_dbt: "Callable[[Spec], list[GeneratedFile]] | None" = None) -> list[GeneratedFile]:
-    """Every generated file. `emit_dbt` stands in for the dbt emitter; it is called last."""
-    from ..targets import ci, contracts, dbt, docs, orchestration, sqlmesh
+def emit_all(spec: Spec, delivered: Mapping[str, Callable[[], list[GeneratedFile]]] | None = None) -> list[GeneratedFile]:
+    """Every generated file, target by target in `targets.NAMES` order.
 
-    produced = {emitter: emitter.emit(spec) for emitter in (sqlmesh, contracts, orchestration, ci, docs)}
-    produced[dbt] = (emit_dbt or dbt.emit)(spec)
-    files = [
-        with_header(f, spec.project.spec_file)
-        for emitter in (sqlmesh, dbt, contracts, orchestration, ci, docs)
-        for f in produced[emitter]
-    ]
+    `delivered` gives, by target name, what another process produced: those are
+    collected after this process has emitted the others, so both work at once.
+    """
+    from .. import targets
+
+    delivered = delivered or {}
+    produced = {name: targets.target(name).emit(spec) for name in targets.NAMES if name not in delivered}
+    produced.update((name, collect()) for name, collect in delivered.items())
+    files = [with_header(f, spec.project.spec_file) for name in targets.NAMES for f in produced[name]]
     # The build cache lives next to the ownership record but never in version control.
     files.append(with_header(GeneratedFile(".meshgen/.gitignore", "cache/\n"), spec.project.spec_file))
     _refuse_collisions(files)
@@ -74,40 +79,51 @@ def emit_all(spec: Spec, emit_dbt: "Callable[[Spec], list[GeneratedFile]] | None
 
 
 def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[Spec, list[GeneratedFile]]:
-    """Analysis and (unless `emit` is false) emission, shared with a helper process on a large cold build.
+    """Analysis, every target's check, and (unless `emit` is false) emission.
 
-    The helper takes the dbt models: it parses and analyses them alongside this
-    process, then runs the dbt emitter while this one runs the others.
+    On a large cold build a helper process takes the dbt models: it parses and
+    analyses them alongside this process, then runs the dbt target while this one
+    runs the others.
     """
     from . import parallel
     from ..analysis import Share, analyze, helper_models
-    from ..targets import dbt
+    from ..targets import target
 
-    helper_share = helper_models(resolved, memo, "dbt")
+    helper_share = helper_models(resolved, memo, HELPER_ENGINE)
 
     def helper(partner: parallel.Partner) -> tuple[list[GeneratedFile], dict]:
         earlier = memo.used_keys()
         spec = analyze(resolved, memo, Share(partner, helper_share))
-        return dbt.emit(spec) if emit else [], memo.used_since(earlier)
+        return target(HELPER_ENGINE).emit(spec) if emit else [], memo.used_since(earlier)
 
     partner = parallel.fork_helper(helper) if helper_share else None
     if partner is None:
-        spec = analyze(resolved, memo)
+        spec = _checked(analyze(resolved, memo))
         return spec, emit_all(spec) if emit else []
 
-    def helper_dbt_files(spec: Spec) -> list[GeneratedFile]:
+    def helper_files() -> list[GeneratedFile]:
         delivered = partner.result()
         if delivered is None:  # the helper failed: emit here what it did not deliver
-            return dbt.emit(spec)
+            return target(HELPER_ENGINE).emit(spec)
         files, remembered = delivered
         memo.adopt(remembered)  # kept for the next build like everything computed here
         return files
 
     try:
-        spec = analyze(resolved, memo, Share(partner, helper_share))
-        return spec, emit_all(spec, helper_dbt_files) if emit else []
+        spec = _checked(analyze(resolved, memo, Share(partner, helper_share)))
+        return spec, emit_all(spec, {HELPER_ENGINE: helper_files}) if emit else []
     finally:
         partner.close()
+
+
+def _checked(spec: Spec) -> Spec:
+    """The spec, once every target found nothing it could not build."""
+    from ..targets import check
+
+    diagnostics = check(spec)
+    if diagnostics:
+        raise MeshgenError(diagnostics)
+    return spec
 
 
 def _refuse_collisions(files: list[GeneratedFile]) -> None:

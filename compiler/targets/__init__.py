@@ -1,0 +1,33 @@
+"""The targets: one module (or package) per kind of output, behind one registry.
+
+Each target has `check(spec)`, the problems it would meet, found before
+anything is written (`meshgen validate` and `meshgen build` both run every
+target's check), and `emit(spec)`, its generated files. `NAMES` lists them in
+the order their files are written.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+from ..errors import Diagnostic
+from ..ir import Spec
+from .files import GeneratedFile
+
+NAMES = ("sqlmesh", "dbt", "contracts", "orchestration", "ci", "docs")
+
+
+class Target(Protocol):
+    def check(self, spec: Spec) -> list[Diagnostic]: ...
+
+    def emit(self, spec: Spec) -> list[GeneratedFile]: ...
+
+
+def target(name: str) -> Target:
+    """A target's module, imported when first asked for."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def check(spec: Spec) -> list[Diagnostic]:
+    return [d for name in NAMES for d in getattr(target(name), "check", lambda _: [])(spec)]

@@ -30,7 +30,7 @@ import yaml
 from sqlglot import exp
 
 from ..semantics.types import type_class, warehouse_type
-from ..errors import Diagnostic, MeshgenError
+from ..errors import Diagnostic
 from ..execution import EXECUTION_TIME_VAR
 from .files import GeneratedFile
 from ..ir import Column, EnvRef, Environment, Model, Spec
@@ -150,36 +150,8 @@ class _Project:
         self.models = [spec.model(n) for n in self.analysis.order if self.analysis.engine(n) == "dbt"]
         self.dbt_names = {m.name for m in self.models}
         self.sources = {s.name: s for s in spec.sources}
-        self._refuse_name_clashes()
 
     # -- naming --------------------------------------------------------------
-    def _refuse_name_clashes(self) -> None:
-        errors = []
-        seen: dict[str, Model] = {}
-        for model in self.models:
-            other = seen.setdefault(model.table, model)
-            if other is not model:
-                errors.append(
-                    Diagnostic(
-                        model.location,
-                        f"dbt models '{other.name}' and '{model.name}' have the same table name '{model.table}'",
-                        "dbt names a model by its table, so tables of dbt models must be unique across schemas: rename one",
-                    )
-                )
-        raw_schemas = {s.schema for s in self.spec.sources}
-        for schema in sorted({self.sqlmesh_source(n) for n in self._sqlmesh_upstreams()}):
-            if schema in raw_schemas:
-                source = next(s for s in self.spec.sources if s.schema == schema)
-                errors.append(
-                    Diagnostic(
-                        source.location,
-                        f"source schema '{schema}' clashes with the dbt source meshgen declares for SQLMesh-built tables",
-                        "rename that source schema",
-                    )
-                )
-        if errors:
-            raise MeshgenError(errors)
-
     @staticmethod
     def sqlmesh_source(name: str) -> str:
         return "sqlmesh_" + name.split(".", 1)[0]
@@ -694,6 +666,38 @@ def _by_folder(models: list[Model], folder: Callable[[Model], str]) -> dict[str,
     for model in models:
         grouped.setdefault(folder(model), []).append(model)
     return grouped
+
+
+def check(spec: Spec) -> list[Diagnostic]:
+    """What dbt cannot build, found before anything is written (`meshgen validate` runs it too)."""
+    analysis = spec.analysis
+    models = [spec.model(n) for n in analysis.order if analysis.engine(n) == "dbt"]
+    errors = []
+    seen: dict[str, Model] = {}
+    for model in models:
+        other = seen.setdefault(model.table, model)
+        if other is not model:
+            errors.append(
+                Diagnostic(
+                    model.location,
+                    f"dbt models '{other.name}' and '{model.name}' have the same table name '{model.table}'",
+                    "dbt names a model by its table, so tables of dbt models must be unique across schemas: rename one",
+                )
+            )
+    read_from_sqlmesh = {
+        u for m in models for u in analysis.models[m.name].upstreams if u in analysis.models and analysis.engine(u) == "sqlmesh"
+    }
+    raw_schemas = {s.schema: s for s in reversed(spec.sources)}
+    for schema in sorted({_Project.sqlmesh_source(n) for n in read_from_sqlmesh}):
+        if schema in raw_schemas:
+            errors.append(
+                Diagnostic(
+                    raw_schemas[schema].location,
+                    f"source schema '{schema}' clashes with the dbt source meshgen declares for SQLMesh-built tables",
+                    "rename that source schema",
+                )
+            )
+    return errors
 
 
 def emit(spec: Spec) -> list[GeneratedFile]:
