@@ -1,0 +1,91 @@
+"""YAML as dbt reads it: every spec string renders back to itself, written as people write dbt YAML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ...build.memo import Memo
+from ..render import jinja_literal
+
+
+class Jinja(str):
+    """A string that is meant for dbt's Jinja: written as it is, never escaped."""
+
+
+class Unrendered(str):
+    """Text dbt never renders (a unit test's description): written as it is, never escaped."""
+
+
+class Row(dict):
+    """A fixture row, written inline (`{id: 1, name: x}`) as people write test data."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block YAML as people write it: nested lists indented, short scalar lists inline."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
+
+    def choose_scalar_style(self):
+        style = super().choose_scalar_style()
+        if style == "'" and "'" in self.event.value:
+            return '"'  # "it's" reads better than 'it''s'
+        return style
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list):
+    inline = bool(data) and all(isinstance(v, (str, int, float, bool)) or v is None for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline or not data)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(
+    Jinja, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
+)
+_Dumper.add_representer(Unrendered, lambda dumper, data: dumper.represent_str(str(data)))
+_Dumper.add_representer(Row, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+
+
+def dbt_text(value: Any) -> Any:
+    """Spec data made safe for a dbt YAML file: every string renders back to itself."""
+    if isinstance(value, (Jinja, Unrendered)):
+        return value
+    if isinstance(value, str):
+        return jinja_literal(value)
+    if isinstance(value, dict):
+        return type(value)({k: dbt_text(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return [dbt_text(v) for v in value]
+    return value
+
+
+def to_yaml(data: Any, indent: int = 0) -> str:
+    """Data (already dbt-safe) as block YAML, indented to sit in a template."""
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    pad = " " * indent
+    return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
+
+
+def remembered_yaml(memo: Memo, data: Any, indent: int) -> str:
+    """to_yaml of spec data, remembered by content: PyYAML's emitter is the slow part of a rebuild."""
+    safe = dbt_text(data)
+    return memo.get(Memo.key("dbt-yaml", _typed(safe), indent), lambda: to_yaml(safe, indent))
+
+
+def rows(data) -> list[dict]:
+    return [Row(row) for row in data]
+
+
+def _typed(value: Any) -> Any:
+    """Data as JSON that keeps what the YAML depends on: key order and the kind of each string."""
+    if isinstance(value, dict):
+        return ["R" if isinstance(value, Row) else "M", [[k, _typed(v)] for k, v in value.items()]]
+    if isinstance(value, list):
+        return ["L", [_typed(v) for v in value]]
+    if isinstance(value, (Jinja, Unrendered)):
+        return ["J" if isinstance(value, Jinja) else "U", str(value)]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return ["O", type(value).__name__, str(value)]  # dates and the like: YAML writes them unquoted
