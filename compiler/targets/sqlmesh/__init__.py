@@ -1,0 +1,39 @@
+"""The SQLMesh project: config, SQL and Python models, external models, unit tests.
+
+Cross-engine wiring (see config.py.j2): SQLMesh gateways are named after the
+spec's environments and carry `meshgen_dbt_suffix`, the schema suffix dbt
+gives that environment. A SQLMesh model reads a dbt model as
+`<schema>@{meshgen_dbt_suffix}.<table>`, so each environment reads the dbt
+table of the same environment, and external_models.yaml declares that table
+once per environment schema with the contract's (or the inferred) columns.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from ...ir import Spec
+from ..files import GeneratedFile
+from ..render import render
+from .config import config_file, default_environment, guard_file
+from .externals import external_models, tests
+from .models import SUFFIX_VARIABLE, inline_seed, python_model, sql_model, stamp
+
+__all__ = ["SUFFIX_VARIABLE", "default_environment", "emit", "inline_seed", "stamp"]
+
+
+def emit(spec: Spec) -> list[GeneratedFile]:
+    analysis = spec.analysis
+    models = [spec.model(name) for name in analysis.order if analysis.engine(name) == "sqlmesh"]
+    if not models:
+        return []
+    files = [
+        config_file(spec),
+        guard_file(spec),
+        GeneratedFile(posixpath.join(spec.output.sqlmesh, ".gitignore"), render("sqlmesh/gitignore.j2")),
+        external_models(spec, models),
+    ]
+    for model in models:
+        files.append(python_model(model, spec) if model.language == "python" else sql_model(model, spec))
+        files.extend(tests(model, spec))
+    return files

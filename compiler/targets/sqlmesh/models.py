@@ -1,0 +1,253 @@
+"""SQLMesh's models: SQL and Python models with their kinds, columns, audits and stamps."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from functools import lru_cache
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from ... import semantics
+from ...analysis import Analysis
+from ...build.memo import Memo
+from ...execution import EXECUTION_TIME_ENV
+from ...frontend import seeds
+from ...ir import Contract, Model, Spec
+from ...semantics.checks import AcceptedValues, Expression, NotNull, Range, Unique, contract_checks
+from ...semantics.types import sqlmesh_type, type_class
+from ...sqltext import generate, literal, rewrite_tables, with_time_range
+from ..files import GeneratedFile
+from ..render import render, sql_string
+
+SUFFIX_VARIABLE = "meshgen_dbt_suffix"
+_TIME_MACROS = {"date": ("@start_ds", "@end_ds")}  # other types compare against timestamps
+# pandas (SQLMesh's CSV reader) reads only an empty field as NULL, as dbt does.
+_CSV_SETTINGS = "csv_settings (keep_default_na = FALSE, na_values = [''])"
+
+
+def stamp(model: Model, analysis: Analysis) -> str:
+    """What SQLMesh cannot see changing in a model's inputs: the other engine's models it depends on, its Python code.
+
+    A new stamp makes a new version of the model, built from scratch.
+    """
+    parts = [p for p in (analysis.models[model.name].foreign_digest, model.python_digest) if p]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16] if parts else ""
+
+
+@lru_cache(maxsize=None)
+def identifier(name: str, dialect: str) -> str:
+    return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).sql(dialect=dialect)
+
+
+def _kind(model: Model, spec: Spec) -> str:
+    dialect = spec.project.dialect
+    if model.kind == "seed":
+        if inline_seed(model, spec.analysis, dialect):
+            return "FULL"
+        path = spec.path_from(posixpath.join(spec.output.sqlmesh, "models", model.schema), model.seed_file)
+        return f"SEED (path {sql_string(path)}, {_CSV_SETTINGS})"
+    if model.kind == "incremental_by_time_range":
+        options = f"time_column {identifier(model.time_column, dialect)}"
+        lookback = spec.analysis.models[model.name].lookback
+        return f"INCREMENTAL_BY_TIME_RANGE ({options}, lookback {lookback})" if lookback else f"INCREMENTAL_BY_TIME_RANGE ({options})"
+    if model.kind in ("incremental_by_unique_key", "scd_type_2"):
+        keys = ", ".join(identifier(k, dialect) for k in model.unique_key)
+        key_sql = keys if len(model.unique_key) == 1 else f"({keys})"
+        if model.kind == "scd_type_2":
+            # The first version of a row is valid from its own updated_at, as in a dbt snapshot.
+            updated_at = identifier(model.updated_at, dialect)
+            return f"SCD_TYPE_2_BY_TIME (unique_key {key_sql}, updated_at_name {updated_at}, updated_at_as_valid_from TRUE)"
+        return f"INCREMENTAL_BY_UNIQUE_KEY (unique_key {key_sql})"
+    return {"full": "FULL", "view": "VIEW"}[model.kind]
+
+
+def _python_kind(model: Model, analysis: Analysis) -> str:
+    """A Python model's kind, as the `@model` decorator takes it."""
+    if model.kind != "incremental_by_time_range":
+        return "ModelKindName.FULL"
+    options = {"name": "ModelKindName.INCREMENTAL_BY_TIME_RANGE", "time_column": repr(model.time_column)}
+    if analysis.models[model.name].lookback:
+        options["lookback"] = repr(analysis.models[model.name].lookback)
+    return "dict(" + ", ".join(f"{key}={value}" for key, value in options.items()) + ")"
+
+
+def inline_seed(model: Model, analysis: Analysis, dialect: str) -> bool:
+    """Whether SQLMesh's CSV reader would change a text column of the seed, so its rows go into the model as SQL.
+
+    pandas reads a column whose every value looks like a number as numbers: `0742`
+    would become `742`, and with an empty field `5411` would become `5411.0`.
+    """
+    text = {c.name for c in analysis.models[model.name].output or () if type_class(c.type, dialect) == "text"}
+    return any(seeds.pandas_changes_text(model.seed.values(c)) for c in text)
+
+
+def _audits(contract: Contract | None, analysis: Analysis, dialect: str) -> list[tuple[str, dict]]:
+    """Contract checks as SQLMesh built-in audits: (name, {argument: SQL})."""
+    checks = contract_checks(contract)
+    audits: list[tuple[str, dict]] = []
+    for kind, name in ((NotNull, "not_null"), (Unique, "unique_values")):
+        columns = [c.column for c in checks if isinstance(c, kind)]
+        if columns:
+            audits.append((name, {"columns": columns}))
+    for check in checks:
+        if isinstance(check, AcceptedValues):
+            audits.append(("accepted_values", {"column": check.column, "is_in": list(check.values)}))
+        elif isinstance(check, Range):
+            bounds = {"column": check.column}
+            if check.low is not None:
+                bounds["min_v"] = check.low
+            if check.high is not None:
+                bounds["max_v"] = check.high
+            audits.append(("accepted_range", bounds))
+    criteria = [generate(analysis.checks[c.text], dialect, pretty=False) for c in checks if isinstance(c, Expression)]
+    if criteria:
+        audits.append(("forall", {"criteria": criteria}))
+    return audits
+
+
+def _sql_audit(name: str, args: dict, dialect: str) -> str:
+    parts = []
+    for key, value in args.items():
+        if key == "columns":
+            value_sql = "(" + ", ".join(identifier(c, dialect) for c in value) + ")"
+        elif key == "column":
+            value_sql = identifier(value, dialect)
+        elif key == "criteria":
+            value_sql = "(" + ", ".join(value) + ")"
+        elif key == "is_in":
+            value_sql = "(" + ", ".join(literal(v, dialect) for v in value) + ")"
+        else:
+            value_sql = literal(value, dialect)
+        parts.append(f"{key} := {value_sql}")
+    return f"{name}({', '.join(parts)})"
+
+
+def _python_audit(name: str, args: dict) -> str:
+    # Audit columns must be column expressions: a plain string would be compared as a literal.
+    parts = []
+    for key, value in args.items():
+        if key == "columns":
+            value_py = "[" + ", ".join(f"exp.column({c!r})" for c in value) + "]"
+        elif key == "column":
+            value_py = f"exp.column({value!r})"
+        elif key == "criteria":
+            value_py = "[" + ", ".join(f"parse_one({c!r})" for c in value) + "]"
+        else:
+            value_py = repr(value)
+        parts.append(f"{key!r}: {value_py}")
+    return f"({name!r}, {{{', '.join(parts)}}})"
+
+
+def _columns(model: Model, analysis: Analysis, dialect: str) -> list[tuple[str, str]]:
+    """Declared column types: the contract's, and a seed's (in the file's order) so it loads as on dbt."""
+    if model.seed is not None:
+        return [(identifier(c.name, dialect), sqlmesh_type(c.type, dialect)) for c in analysis.models[model.name].output]
+    if model.contract is None:
+        return []
+    return [(identifier(c.name, dialect), sqlmesh_type(c.type, dialect)) for c in model.contract.columns]
+
+
+def _column_descriptions(model: Model) -> list[tuple[str, str]]:
+    if model.contract is None:
+        return []
+    return [(c.name, c.description) for c in model.contract.columns if c.description]
+
+
+def _query(model: Model, spec: Spec) -> str:
+    analysis = spec.analysis
+    dialect = spec.project.dialect
+
+    def to_env_table(name: str, table: exp.Table) -> exp.Expression | None:
+        if name in analysis.models and analysis.engine(name) == "dbt":
+            schema, _, table_name = name.partition(".")
+            # SQLMesh interpolates @{var} inside the identifier at load time.
+            return exp.Table(
+                this=exp.to_identifier(table_name),
+                db=exp.Var(this=f"{schema}@{{{SUFFIX_VARIABLE}}}"),
+                alias=table.args.get("alias"),
+            )
+        return None
+
+    def compute() -> str:
+        query = rewrite_tables(analysis.models[model.name].query, to_env_table)
+        if model.kind == "incremental_by_time_range":
+            output = {c.name: c.type for c in analysis.models[model.name].output or ()}
+            start, end = _TIME_MACROS.get(type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
+            query = with_time_range(
+                query,
+                model.time_column,
+                lambda column: exp.Between(this=column, low=exp.var(start), high=exp.var(end)),
+                "_meshgen_interval",
+            )
+        return generate(query, dialect, owned=True).rstrip()
+
+    info = analysis.models[model.name]
+    dbt_upstreams = [u for u in info.upstreams if u in analysis.models and analysis.engine(u) == "dbt"]
+    key = Memo.key("sqlmesh-query", dialect, model.sql.text, dbt_upstreams, model.kind, model.time_column, info.output)
+    return analysis.memo.get(key, compute)
+
+
+def _seed_query(model: Model, spec: Spec) -> str:
+    """A seed's rows as SQL, each value cast to its column's type (see `inline_seed`)."""
+    dialect = spec.project.dialect
+    columns = spec.analysis.models[model.name].output
+    rows = [tuple(exp.null() if v == "" else exp.Literal.string(v) for v in row) for row in model.seed.rows]
+    values = exp.values(rows, alias="seed_rows", columns=[c.name for c in columns])
+    casts = [exp.cast(exp.column(c.name, table="seed_rows"), exp.DataType.build(c.type, dialect=dialect)).as_(c.name) for c in columns]
+    return generate(exp.select(*casts).from_(values), dialect, owned=True).rstrip()
+
+
+def sql_model(model: Model, spec: Spec) -> GeneratedFile:
+    dialect = spec.project.dialect
+    audits = [_sql_audit(name, args, dialect) for name, args in _audits(model.contract, spec.analysis, dialect)]
+    if model.kind != "seed":
+        query = _query(model, spec)
+    else:
+        query = _seed_query(model, spec) if inline_seed(model, spec.analysis, dialect) else None
+    text = render(
+        "sqlmesh/model.sql.j2",
+        model=model,
+        owner=semantics.owner(spec, model),
+        description=semantics.description(model),
+        kind=_kind(model, spec),
+        stamp=stamp(model, spec.analysis),
+        columns=_columns(model, spec.analysis, dialect),
+        column_descriptions=[(identifier(n, dialect), t) for n, t in _column_descriptions(model)],
+        audits=audits,
+        query=query,
+        inlined_seed=model.kind == "seed" and query is not None,
+    )
+    return GeneratedFile(posixpath.join(spec.output.sqlmesh, "models", model.schema, f"{model.table}.sql"), text)
+
+
+def python_model(model: Model, spec: Spec) -> GeneratedFile:
+    dialect = spec.project.dialect
+    folder = posixpath.join(spec.output.sqlmesh, "models", model.schema)
+    module, function = model.entrypoint.split(":")
+    analysis = spec.analysis
+    upstreams = analysis.models[model.name].upstreams
+    dbt_upstreams = {u: tuple(u.split(".")) for u in upstreams if u in analysis.models and analysis.engine(u) == "dbt"}
+    # A dbt upstream is read from this gateway's environment, as in SQL models (SQLMesh renders the variable).
+    depends_on = [f"{u.split('.')[0]}@{{{SUFFIX_VARIABLE}}}.{u.split('.')[1]}" if u in dbt_upstreams else u for u in upstreams]
+    text = render(
+        "sqlmesh/python_model.py.j2",
+        model=model,
+        owner=semantics.owner(spec, model),
+        description=semantics.description(model),
+        kind=_python_kind(model, analysis),
+        stamp=stamp(model, analysis),
+        time_env=EXECUTION_TIME_ENV,
+        columns=[(c.name, sqlmesh_type(c.type, dialect)) for c in model.contract.columns],
+        column_descriptions=_column_descriptions(model),
+        depends_on=depends_on,
+        dbt_upstreams=dbt_upstreams,
+        dialect=dialect,
+        suffix_variable=SUFFIX_VARIABLE,
+        audits=[_python_audit(name, args) for name, args in _audits(model.contract, spec.analysis, dialect)],
+        spec_folder=spec.path_from(folder, "."),
+        module=module,
+        function=function,
+    )
+    return GeneratedFile(posixpath.join(folder, f"{model.table}.py"), text)
