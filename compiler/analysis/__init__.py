@@ -13,11 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
-from typing import Callable, Mapping, TypeVar
+from typing import Mapping
 
 from sqlglot import exp
 
 from ..build import parallel
+from .work import LocalWork
 from .. import schedule
 from ..frontend import seeds
 from ..errors import Diagnostic, MeshgenError, did_you_mean
@@ -32,11 +33,8 @@ from .graph import find_cycles, topological_order
 from .sql import OutputColumn
 from .stages import Stage, plan_stages
 
-T = TypeVar("T")
 # A helper process is started only when each side has at least this many models to parse.
 PARALLEL_MIN_MODELS = 48
-# Seconds the build waits for a helper that sends nothing before doing the work itself.
-HELPER_PATIENCE = 300.0
 
 
 @dataclass(frozen=True)
@@ -108,16 +106,8 @@ class QueryStore:
         return self._parsed[name]
 
 
-@dataclass(frozen=True)
-class Share:
-    """The models a helper process parses and analyses (and then emits, as their engine's files)."""
-
-    partner: parallel.Partner
-    helper_models: frozenset[str]
-
-
 class _Analyzer:
-    def __init__(self, spec: Spec, memo: Memo, share: Share | None = None):
+    def __init__(self, spec: Spec, memo: Memo, work: LocalWork | None = None):
         self.spec = spec
         self.dialect = spec.project.dialect
         self.models = {m.name: m for m in spec.models}
@@ -125,36 +115,7 @@ class _Analyzer:
         self.errors: list[Diagnostic] = []
         self.memo = memo
         self.queries = QueryStore(spec, self.errors)
-        self.share = share
-
-    def _split(self, topic: str, names: list[str], compute: Callable[[str], T]) -> dict[str, T]:
-        """compute() for each name; with a helper, each process does its share and they swap results.
-
-        Both processes call this at the same point with the same names. What one side
-        computes it sends with the diagnostics it found, so both end with the same state.
-        """
-        share = self.share
-        self._stop_if_orphaned()
-        if share is None or not share.partner.alive:
-            return {name: compute(name) for name in names}
-        helping = share.partner.is_helper
-        mine = [n for n in names if (n in share.helper_models) == helping]
-        errors_before = len(self.errors)
-        found = {name: compute(name) for name in mine}
-        theirs = share.partner.exchange(topic, (found, self.errors[errors_before:]), HELPER_PATIENCE)
-        if theirs is None:
-            self._stop_if_orphaned()
-            found.update((name, compute(name)) for name in names if name not in found)
-        else:
-            results, errors = theirs
-            found.update(results)
-            self.errors.extend(errors)
-        return {name: found[name] for name in names}
-
-    def _stop_if_orphaned(self) -> None:
-        """In a helper whose build has gone: stop, as no one wants the rest."""
-        if self.share is not None and self.share.partner.is_helper and not self.share.partner.alive:
-            raise parallel.HelperGone
+        self.work = work or LocalWork()
 
     def check(self) -> None:
         if self.errors:
@@ -163,7 +124,7 @@ class _Analyzer:
     def run(self) -> Analysis:
         self._check_types()
         checks = self._parse_checks()
-        reads = self._split("reads", [m.name for m in self.spec.models], lambda name: self._reads(self.models[name]))
+        reads = self.work.each("reads", [m.name for m in self.spec.models], lambda name: self._reads(self.models[name]), self.errors)
         self.check()
         upstreams = {m.name: self._upstreams(m, reads[m.name]) for m in self.spec.models}
         self.check()
@@ -410,61 +371,30 @@ class _Analyzer:
         return {c.name: c.type or "unknown" for c in inferred}
 
     def _infer_outputs(self, order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[OutputColumn, ...] | None]:
-        """Output columns in topological order; with a helper, each side infers its own models.
+        """Output columns in topological order; with shared work, each side infers its own models.
 
         Each side sends every output it infers at once, and waits for one of the
         other side only when a model of its own reads it.
         """
         outputs: dict[str, tuple[OutputColumn, ...] | None] = {}
-        for name in self._own_order(order, upstreams):
+        for name in self.work.output_order(order, upstreams, self._has_sql):
             self._ensure_output(name, upstreams, outputs)
         for name in order:
             self._ensure_output(name, upstreams, outputs)
         return outputs
 
-    def _own_order(self, order: list[str], upstreams: Mapping[str, set[str]]) -> list[str]:
-        """This side's models, those the other side waits for first.
-
-        Both sides follow the same order, which is still topological: a model's
-        urgency is the position of the first model of the other side that needs
-        it, directly or through models of its own side, and comes after the
-        model itself. That one shared order is what keeps the two from ever
-        waiting on each other at once.
-        """
-        share = self.share
-        if share is None:
-            return order
-        side = {n: (n in share.helper_models) if self.models[n].sql is not None else None for n in order}
-        position = {name: i for i, name in enumerate(order)}
-        readers: dict[str, list[str]] = {}
-        for name in order:
-            for upstream in upstreams[name]:
-                readers.setdefault(upstream, []).append(name)
-        def crosses(upstream: str, reader: str) -> bool:
-            # Models without SQL (None) are inferred on both sides: no one waits for them.
-            return None not in (side[upstream], side[reader]) and side[upstream] != side[reader]
-
-        urgency: dict[str, float] = {}
-        for name in reversed(order):
-            needs = (position[r] if crosses(name, r) else urgency[r] for r in readers.get(name, ()))
-            urgency[name] = min(needs, default=float("inf"))
-        shared_order = sorted(order, key=lambda n: (urgency[n], position[n]))
-        return [n for n in shared_order if not self._theirs(n)]
-
-    def _theirs(self, name: str) -> bool:
-        """Whether the other process of a shared analysis infers this model's output."""
-        share = self.share
-        return share is not None and self.models[name].sql is not None and (name in share.helper_models) != share.partner.is_helper
+    def _has_sql(self, name: str) -> bool:
+        return self.models[name].sql is not None
 
     def _ensure_output(self, name: str, upstreams: Mapping[str, set[str]], outputs: dict) -> None:
         if name in outputs or name not in self.models:
             return
-        if self._theirs(name) and self.share.partner.alive:
-            found = self.share.partner.wait_for(f"output {name}", HELPER_PATIENCE)
-            if found is not None:
-                outputs[name] = _columns(found)
-                return
-        self._stop_if_orphaned()
+        has_sql = self._has_sql(name)
+        found = self.work.their_output(name, has_sql)
+        if found is not None:
+            outputs[name] = _columns(found)
+            return
+        self.work.stop_if_orphaned()
         for upstream in sorted(upstreams[name]):  # the other side's are waited for, or inferred here if it failed
             self._ensure_output(upstream, upstreams, outputs)
         model = self.models[name]
@@ -478,8 +408,7 @@ class _Analyzer:
         schema = self._upstream_schema(name, upstreams, outputs)
         found = self.memo.get(Memo.key("output", self.dialect, model.sql.text, schema), lambda: self._infer_output(name, schema))
         outputs[name] = _columns(found)
-        if self.share is not None and not self._theirs(name):
-            self.share.partner.post(f"output {name}", found)
+        self.work.publish(name, has_sql, found)
 
     def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> dict[str, dict[str, dict[str, str]]]:
         schema: dict[str, dict[str, dict[str, str]]] = {}
@@ -561,13 +490,12 @@ def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
     return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
 
-def analyze(spec: Spec, memo: Memo | None = None, share: Share | None = None) -> Spec:
+def analyze(spec: Spec, memo: Memo | None = None, work: LocalWork | None = None) -> Spec:
     """The spec with its analysis attached; raises MeshgenError on the first failing phase.
 
-    With a share, a helper process runs this too, on its share of the models
-    (see `_Analyzer._split` and `_Analyzer._infer_outputs`).
+    With `SharedWork`, a helper process runs this too, on its share of the models (see `work.py`).
     """
-    return replace(spec, analysis=_Analyzer(spec, memo or Memo(), share).run())
+    return replace(spec, analysis=_Analyzer(spec, memo or Memo(), work).run())
 
 
 def helper_models(spec: Spec, memo: Memo, engine: str) -> frozenset[str] | None:

@@ -86,14 +86,15 @@ def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[S
     runs the others.
     """
     from . import parallel
-    from ..analysis import Share, analyze, helper_models
+    from ..analysis import analyze, helper_models
+    from ..analysis.work import SharedWork
     from ..targets import target
 
     helper_share = helper_models(resolved, memo, HELPER_ENGINE)
 
     def helper(partner: parallel.Partner) -> tuple[list[GeneratedFile], dict]:
         earlier = memo.used_keys()
-        spec = analyze(resolved, memo, Share(partner, helper_share))
+        spec = analyze(resolved, memo, SharedWork(partner, helper_share))
         return target(HELPER_ENGINE).emit(spec) if emit else [], memo.used_since(earlier)
 
     partner = parallel.fork_helper(helper) if helper_share else None
@@ -110,7 +111,7 @@ def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[S
         return files
 
     try:
-        spec = _checked(analyze(resolved, memo, Share(partner, helper_share)))
+        spec = _checked(analyze(resolved, memo, SharedWork(partner, helper_share)))
         return spec, emit_all(spec, {HELPER_ENGINE: helper_files}) if emit else []
     finally:
         partner.close()
