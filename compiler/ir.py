@@ -11,10 +11,13 @@ import posixpath
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
 from .errors import Location
 from .frontend.seeds import SeedTable
+
+if TYPE_CHECKING:
+    from .analysis.result import Analysis
 
 ENGINES = ("sqlmesh", "dbt")
 KINDS = ("full", "view", "incremental_by_time_range", "incremental_by_unique_key", "scd_type_2", "seed")
@@ -287,7 +290,7 @@ class Spec:
     limits: Limits
     models: tuple[Model, ...]
     retries: Retries = Retries()
-    analysis: Any = None  # the analysis.Analysis, attached by the analyze stage
+    analysis: Analysis | None = None  # attached by the analyze stage: the analysed spec
     # Where each top-level section starts (`models`, `contracts`, ...), for changes to whole sections.
     section_locations: Mapping[str, Location] = field(default_factory=dict, compare=False)
 

@@ -9,11 +9,13 @@ rendered again; one that did is, and so are the models whose inputs it changed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import sqlglot
 
@@ -22,6 +24,8 @@ from .resources import build_digest
 
 MEMO_FILE = ".meshgen/cache/analysis.json"
 _SALT = f"{__version__}\0{build_digest()}\0{sqlglot.__version__}"
+
+Given = TypeVar("Given")
 
 
 class Memo:
@@ -33,6 +37,29 @@ class Memo:
     def key(*parts: Any) -> str:
         text = json.dumps([_SALT, *parts], sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def cached(self, step: Callable[[Given], Any], given: Given) -> Any:
+        """`step(given)`, remembered under a key made of the step's name and every field of `given`.
+
+        `given` is a frozen dataclass holding everything the step reads, and the
+        step a module-level function of it alone: so no input can be left out of
+        the key. A field with `compare=False` is derived from the others (a parse
+        of a text that is itself a field) and stays out of the key.
+        """
+        return self.get(self.step_key(step, given), lambda: step(given))
+
+    def knows(self, step: Callable[[Given], Any], given: Given) -> bool:
+        key = self.step_key(step, given)
+        return key in self._used or key in self._earlier
+
+    @staticmethod
+    def step_key(step: Callable[[Given], Any], given: Given) -> str:
+        if not inspect.isfunction(step) or step.__closure__ or "." in step.__qualname__:
+            raise TypeError(f"a remembered step is a module-level function of its input alone, not {step!r}")
+        if not (dataclasses.is_dataclass(given) and given.__dataclass_params__.frozen):
+            raise TypeError(f"a remembered step's input is a frozen dataclass, not {type(given).__name__}")
+        fields = [(f.name, getattr(given, f.name)) for f in dataclasses.fields(given) if f.compare]
+        return Memo.key(f"{step.__module__}.{step.__qualname__}", type(given).__qualname__, fields)
 
     def get(self, key: str, compute: Callable[[], Any]) -> Any:
         """The remembered value, or compute it; a None result (a failure) is not remembered."""

@@ -60,7 +60,7 @@ def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None
     return resolve(loaded)
 
 
-def emit_all(spec: Spec, delivered: Mapping[str, Callable[[], list[GeneratedFile]]] | None = None) -> list[GeneratedFile]:
+def emit_all(spec: Spec, memo: "Memo | None" = None, delivered: Mapping[str, Callable[[], list[GeneratedFile]]] | None = None) -> list[GeneratedFile]:
     """Every generated file, target by target in `targets.NAMES` order.
 
     `delivered` gives, by target name, what another process produced: those are
@@ -69,7 +69,7 @@ def emit_all(spec: Spec, delivered: Mapping[str, Callable[[], list[GeneratedFile
     from .. import targets
 
     delivered = delivered or {}
-    produced = {name: targets.target(name).emit(spec) for name in targets.NAMES if name not in delivered}
+    produced = {name: targets.target(name).emit(spec, memo) for name in targets.NAMES if name not in delivered}
     produced.update((name, collect()) for name, collect in delivered.items())
     files = [with_header(f, spec.project.spec_file) for name in targets.NAMES for f in produced[name]]
     # The build cache lives next to the ownership record but never in version control.
@@ -95,24 +95,24 @@ def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[S
     def helper(partner: parallel.Partner) -> tuple[list[GeneratedFile], dict]:
         earlier = memo.used_keys()
         spec = analyze(resolved, memo, SharedWork(partner, helper_share))
-        return target(HELPER_ENGINE).emit(spec) if emit else [], memo.used_since(earlier)
+        return target(HELPER_ENGINE).emit(spec, memo) if emit else [], memo.used_since(earlier)
 
     partner = parallel.fork_helper(helper) if helper_share else None
     if partner is None:
         spec = _checked(analyze(resolved, memo))
-        return spec, emit_all(spec) if emit else []
+        return spec, emit_all(spec, memo) if emit else []
 
     def helper_files() -> list[GeneratedFile]:
         delivered = partner.result()
         if delivered is None:  # the helper failed: emit here what it did not deliver
-            return target(HELPER_ENGINE).emit(spec)
+            return target(HELPER_ENGINE).emit(spec, memo)
         files, remembered = delivered
         memo.adopt(remembered)  # kept for the next build like everything computed here
         return files
 
     try:
         spec = _checked(analyze(resolved, memo, SharedWork(partner, helper_share)))
-        return spec, emit_all(spec, {HELPER_ENGINE: helper_files}) if emit else []
+        return spec, emit_all(spec, memo, {HELPER_ENGINE: helper_files}) if emit else []
     finally:
         partner.close()
 

@@ -8,8 +8,9 @@ value it concerns, with a "did you mean" hint where one helps.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import Diagnostic, did_you_mean
 from .loader import JsonPath, LoadedSpec
@@ -91,16 +92,49 @@ def schema_diagnostics(spec: LoadedSpec, memo: "Memo | None" = None) -> list[Dia
     return list(diagnostics.values())
 
 
+@dataclass(frozen=True)
+class _SchemaCheck:
+    """One validator run: the whole spec's outline (section "") or one item of a section."""
+
+    section: str
+    seen: str  # the JSON of everything the validator reads of `value`
+    value: Any = field(compare=False)
+
+
 def _errors(data: Any, memo: "Memo | None") -> Iterator:
     """Schema errors; validity remembered in the memo is not checked again (nor jsonschema imported)."""
     if not isinstance(data, dict):
         yield from _validators()[0].iter_errors(data)
         return
-    yield from _remembered_errors(memo, "schema-top", _outline(data), lambda: _validators()[0].iter_errors(data))
+    yield from _unless_remembered(memo, _SchemaCheck("", _json(_outline(data)), data), ())
     for section in _ITEM_SECTIONS:
         items = data.get(section)
         for at, item in enumerate(items) if isinstance(items, list) else items.items() if isinstance(items, dict) else ():
-            yield from _remembered_errors(memo, "schema", item, lambda: _item_errors(section, item, (section, at)))
+            yield from _unless_remembered(memo, _SchemaCheck(section, _json(item), item), (section, at))
+
+
+def _unless_remembered(memo: "Memo | None", check: _SchemaCheck, path: JsonPath) -> list:
+    """The check's errors, none when an earlier build found the same input valid."""
+    if memo is not None and memo.cached(_valid, check):
+        return []
+    errors = list(_validator(check.section).iter_errors(check.value))
+    for error in errors:
+        error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
+    return errors
+
+
+def _valid(check: _SchemaCheck) -> bool | None:
+    """True when valid; None otherwise, so that only validity is remembered and errors are reported afresh."""
+    return True if _validator(check.section).is_valid(check.value) else None
+
+
+def _validator(section: str) -> Any:
+    top, items = _validators()
+    return items[section] if section else top
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, default=_tagged)
 
 
 def _outline(data: dict) -> dict:
@@ -111,26 +145,6 @@ def _outline(data: dict) -> dict:
         if section in _ITEM_SECTIONS
     }
     return {**{k: v for k, v in data.items() if k not in _ITEM_SECTIONS}, **shapes}
-
-
-def _item_errors(section: str, item: Any, path: JsonPath) -> list:
-    errors = list(_validators()[1][section].iter_errors(item))
-    for error in errors:
-        error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
-    return errors
-
-
-def _remembered_errors(memo: "Memo | None", kind: str, data: Any, check: Callable[[], Iterable]) -> list:
-    if memo is None:
-        return list(check())
-    errors: list = []
-
-    def valid() -> bool | None:
-        errors.extend(check())
-        return None if errors else True  # only validity is remembered; errors are reported afresh
-
-    memo.get(memo.key(kind, json.dumps(data, sort_keys=True, default=_tagged)), valid)
-    return errors
 
 
 def _tagged(value: Any) -> list:

@@ -2,18 +2,22 @@
 
 Each target has `check(spec)`, the problems it would meet, found before
 anything is written (`meshgen validate` and `meshgen build` both run every
-target's check), and `emit(spec)`, its generated files. `NAMES` lists them in
-the order their files are written.
+target's check), and `emit(spec, memo)`, its generated files; the memo holds
+what an earlier build computed (see `build/memo.py`), for targets whose steps
+are costly. `NAMES` lists the targets in the order their files are written.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Diagnostic
 from ..ir import Spec
 from .files import GeneratedFile
+
+if TYPE_CHECKING:
+    from ..build.memo import Memo
 
 NAMES = ("sqlmesh", "dbt", "contracts", "orchestration", "ci", "docs")
 
@@ -21,7 +25,7 @@ NAMES = ("sqlmesh", "dbt", "contracts", "orchestration", "ci", "docs")
 class Target(Protocol):
     def check(self, spec: Spec) -> list[Diagnostic]: ...
 
-    def emit(self, spec: Spec) -> list[GeneratedFile]: ...
+    def emit(self, spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]: ...
 
 
 def target(name: str) -> Target:

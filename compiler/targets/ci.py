@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import posixpath
 import shlex
 
@@ -10,6 +12,9 @@ from .files import GeneratedFile
 from ..ir import EnvRef, Environment, Spec
 from .render import render
 from ..warehouses import DBT_CORE_VERSION, SQLMESH_VERSION, warehouse
+
+if TYPE_CHECKING:
+    from ..build.memo import Memo
 
 PYTHON_VERSION = "3.11"
 MAIN_BRANCH = "main"
@@ -72,7 +77,8 @@ def github_expression(expression: str) -> str:
     return "${{ " + expression + " }}"
 
 
-def emit(spec: Spec) -> list[GeneratedFile]:
+def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
+    """The files; nothing here costs enough to remember (`memo` is unused)."""
     provider = spec.output.ci_provider
     if provider == "none":
         return []

@@ -6,12 +6,17 @@ these without knowing meshgen.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from posixpath import join
 
 from .files import GeneratedFile
 from ..semantics.types import logical_type
 from ..ir import Column, Contract, Spec
 from .render import render
+
+if TYPE_CHECKING:
+    from ..build.memo import Memo
 
 def quality_rules(column: Column, table: str) -> list[dict]:
     """Constraints beyond required/unique/primaryKey, as ODCS quality rules."""
@@ -55,7 +60,8 @@ def _objects(contract: Contract, spec: Spec, producers: tuple[str, ...]) -> list
     return objects
 
 
-def emit(spec: Spec) -> list[GeneratedFile]:
+def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
+    """The files; nothing here costs enough to remember (`memo` is unused)."""
     producers = spec.contract_producers()
     files = []
     for contract in spec.contracts:

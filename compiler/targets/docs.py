@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from posixpath import join
 
 from .files import GeneratedFile
@@ -9,12 +11,16 @@ from ..ir import Spec
 from .lineage import render_graph
 from .render import render
 
+if TYPE_CHECKING:
+    from ..build.memo import Memo
+
 
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def emit(spec: Spec) -> list[GeneratedFile]:
+def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
+    """The files; nothing here costs enough to remember (`memo` is unused)."""
     analysis = spec.analysis
     rows = []
     for name in analysis.order:

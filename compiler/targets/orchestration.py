@@ -9,6 +9,8 @@ their DAG / job objects.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import posixpath
 from pathlib import Path, PurePosixPath
@@ -19,8 +21,12 @@ from .files import GeneratedFile
 from ..ir import Spec
 from .render import render
 
+if TYPE_CHECKING:
+    from ..build.memo import Memo
 
-def emit(spec: Spec) -> list[GeneratedFile]:
+
+def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
+    """The files; nothing here costs enough to remember (`memo` is unused)."""
     if not spec.analysis.stages:
         return []
     plan = manifest(spec)

@@ -18,6 +18,7 @@ dbt renders goes through `jinja_literal`, so it reaches dbt as written.
 
 from __future__ import annotations
 
+from ...build.memo import Memo
 from ...errors import Diagnostic
 from ...ir import Model, Spec
 from ..files import GeneratedFile
@@ -56,10 +57,10 @@ def check(spec: Spec) -> list[Diagnostic]:
     return errors
 
 
-def emit(spec: Spec) -> list[GeneratedFile]:
+def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
     if not any(spec.analysis.engine(m.name) == "dbt" for m in spec.models):
         return []
-    project = DbtProject(spec)
+    project = DbtProject(spec, memo)
     files = [
         GeneratedFile(project.path("dbt_project.yml"), dbt_project_yml(project)),
         GeneratedFile(project.path("profiles.yml"), profiles_yml(project)),

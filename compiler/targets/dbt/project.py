@@ -50,10 +50,10 @@ class Reader:
 class DbtProject:
     """What every part of the dbt target needs to know of the spec, computed once."""
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, memo: Memo | None = None):
         self.spec = spec
         self.analysis = spec.analysis
-        self.memo: Memo = spec.analysis.memo
+        self.memo = memo or Memo()
         self.root = spec.output.dbt
         self.dialect = target_dialect(spec)
         self.gateway_types = sorted({spec.gateway(e.gateway).type for e in spec.environments})

@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
+from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlglot import exp
 
-from ...build.memo import Memo
 from ...ir import Model
 from ...sqltext import generate, rewrite_tables, with_time_range
 from ...warehouses import warehouse
@@ -47,20 +47,41 @@ def node_file(project: DbtProject, model: Model) -> GeneratedFile:
     return GeneratedFile(posixpath.join(folder, f"{model.table}.sql"), text)
 
 
+@dataclass(frozen=True)
+class _SqlInput:
+    """All a model's dbt SQL depends on."""
+
+    source_dialect: str
+    dialect: str
+    sql: str
+    readers: tuple[tuple[str, str], ...]  # each upstream with the ref()/source() call that reads it
+    kind: str
+    time_column: str
+    query: Callable[[], exp.Query] = field(compare=False)  # the parse of `sql` in `source_dialect`
+
+
 def sql_body(project: DbtProject, model: Model) -> str:
     """The model's SELECT with dbt's ref()/source() calls, Jinja in the spec's text neutralised."""
     info = project.analysis.models[model.name]
-    readers = [(u, project.reader(u).jinja) for u in info.upstreams]
-    key = Memo.key("dbt-sql", project.dialect, model.sql.text, readers, model.kind, model.time_column)
-    return project.memo.get(key, lambda: _render_sql_body(project, model))
+    given = _SqlInput(
+        project.spec.project.dialect,
+        project.dialect,
+        model.sql.text,
+        tuple((u, project.reader(u).jinja) for u in info.upstreams),
+        model.kind,
+        model.time_column,
+        lambda: info.query,
+    )
+    return project.memo.cached(_render_sql_body, given)
 
 
-def _render_sql_body(project: DbtProject, model: Model) -> str:
-    original = model.sql.text
+def _render_sql_body(given: _SqlInput) -> str:
+    original = given.sql
     prefix = "__meshgen_jinja_"
     while prefix in original:
         prefix += "_"
     calls: dict[str, str] = {}
+    readers = dict(given.readers)
 
     def placeholder(jinja: str) -> exp.Var:
         token = f"{prefix}{len(calls)}__"
@@ -68,15 +89,15 @@ def _render_sql_body(project: DbtProject, model: Model) -> str:
         return exp.Var(this=token)
 
     def to_dbt(name: str, table: exp.Table) -> exp.Expression:
-        return exp.Table(this=placeholder(project.reader(name).jinja), alias=table.args.get("alias"))
+        return exp.Table(this=placeholder(readers[name]), alias=table.args.get("alias"))
 
-    query = rewrite_tables(project.analysis.models[model.name].query, to_dbt)
-    if model.kind == "incremental_by_time_range":
-        query = _time_range(query, model, placeholder)
-    text = generate(query, project.dialect, owned=True)
+    query = rewrite_tables(given.query(), to_dbt)
+    if given.kind == "incremental_by_time_range":
+        query = _time_range(query, given.time_column, placeholder)
+    text = generate(query, given.dialect, owned=True)
     pieces = text.split(prefix)
     if len(pieces) != len(calls) + 1:
-        raise RuntimeError(f"model {model.name}: placeholders for dbt calls were not generated once each")
+        raise RuntimeError(f"dbt SQL of `{original[:40]}`: placeholders for dbt calls were not generated once each")
     out = [jinja_literal(pieces[0], before_expression=len(pieces) > 1, in_template=True)]
     for index, piece in enumerate(pieces[1:], start=1):
         number, _, rest = piece.partition("__")
@@ -85,14 +106,14 @@ def _render_sql_body(project: DbtProject, model: Model) -> str:
     return "".join(out)
 
 
-def _time_range(query: exp.Query, model: Model, placeholder: Callable[[str], exp.Var]) -> exp.Query:
+def _time_range(query: exp.Query, time_column: str, placeholder: Callable[[str], exp.Var]) -> exp.Query:
     """SQLMesh's interval form: the rows of the intervals this build loads (macros/meshgen_time_range.sql)."""
     low, high = placeholder("{{ meshgen_time_range_low() }}"), placeholder("{{ meshgen_time_range_high() }}")
 
     def in_range(column: exp.Expression) -> exp.Expression:
         return exp.and_(exp.GTE(this=column, expression=low), exp.LT(this=column.copy(), expression=high.copy()))
 
-    return with_time_range(query, model.time_column, in_range, _SUBQUERY)
+    return with_time_range(query, time_column, in_range, _SUBQUERY)
 
 
 def time_range_config(project: DbtProject, model: Model) -> dict:

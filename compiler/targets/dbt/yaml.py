@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -68,10 +69,21 @@ def to_yaml(data: Any, indent: int = 0) -> str:
     return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
 
 
+@dataclass(frozen=True)
+class _YamlInput:
+    typed: Any  # the data as `_typed` writes it: all the YAML depends on
+    indent: int
+    data: Any = field(compare=False)
+
+
+def _write_yaml(given: _YamlInput) -> str:
+    return to_yaml(given.data, given.indent)
+
+
 def remembered_yaml(memo: Memo, data: Any, indent: int) -> str:
     """to_yaml of spec data, remembered by content: PyYAML's emitter is the slow part of a rebuild."""
     safe = dbt_text(data)
-    return memo.get(Memo.key("dbt-yaml", _typed(safe), indent), lambda: to_yaml(safe, indent))
+    return memo.cached(_write_yaml, _YamlInput(_typed(safe), indent, safe))
 
 
 def rows(data) -> list[dict]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 
+from ...build.memo import Memo
 from ...ir import Spec
 from ..files import GeneratedFile
 from ..render import render
@@ -22,7 +23,8 @@ from .models import SUFFIX_VARIABLE, inline_seed, python_model, sql_model, stamp
 __all__ = ["SUFFIX_VARIABLE", "default_environment", "emit", "inline_seed", "stamp"]
 
 
-def emit(spec: Spec) -> list[GeneratedFile]:
+def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
+    memo = memo or Memo()
     analysis = spec.analysis
     models = [spec.model(name) for name in analysis.order if analysis.engine(name) == "sqlmesh"]
     if not models:
@@ -34,6 +36,6 @@ def emit(spec: Spec) -> list[GeneratedFile]:
         external_models(spec, models),
     ]
     for model in models:
-        files.append(python_model(model, spec) if model.language == "python" else sql_model(model, spec))
+        files.append(python_model(model, spec) if model.language == "python" else sql_model(model, spec, memo))
         files.extend(tests(model, spec))
     return files

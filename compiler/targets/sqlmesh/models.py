@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from ... import semantics
-from ...analysis import Analysis
+from ...analysis.result import Analysis
 from ...build.memo import Memo
 from ...execution import EXECUTION_TIME_ENV
 from ...frontend import seeds
@@ -155,38 +157,56 @@ def _column_descriptions(model: Model) -> list[tuple[str, str]]:
     return [(c.name, c.description) for c in model.contract.columns if c.description]
 
 
-def _query(model: Model, spec: Spec) -> str:
+@dataclass(frozen=True)
+class _QueryInput:
+    """All a SQL model's SQLMesh query depends on."""
+
+    dialect: str
+    sql: str
+    dbt_upstreams: tuple[str, ...]  # read from the environment's dbt tables
+    time_column: str  # "" unless the model is a time range
+    time_family: str  # the type family of the time column
+    query: Callable[[], exp.Query] = field(compare=False)  # the parse of `sql`
+
+
+def _query(model: Model, spec: Spec, memo: Memo) -> str:
     analysis = spec.analysis
-    dialect = spec.project.dialect
-
-    def to_env_table(name: str, table: exp.Table) -> exp.Expression | None:
-        if name in analysis.models and analysis.engine(name) == "dbt":
-            schema, _, table_name = name.partition(".")
-            # SQLMesh interpolates @{var} inside the identifier at load time.
-            return exp.Table(
-                this=exp.to_identifier(table_name),
-                db=exp.Var(this=f"{schema}@{{{SUFFIX_VARIABLE}}}"),
-                alias=table.args.get("alias"),
-            )
-        return None
-
-    def compute() -> str:
-        query = rewrite_tables(analysis.models[model.name].query, to_env_table)
-        if model.kind == "incremental_by_time_range":
-            output = {c.name: c.type for c in analysis.models[model.name].output or ()}
-            start, end = _TIME_MACROS.get(type_class(output.get(model.time_column, ""), dialect), ("@start_ts", "@end_ts"))
-            query = with_time_range(
-                query,
-                model.time_column,
-                lambda column: exp.Between(this=column, low=exp.var(start), high=exp.var(end)),
-                "_meshgen_interval",
-            )
-        return generate(query, dialect, owned=True).rstrip()
-
     info = analysis.models[model.name]
-    dbt_upstreams = [u for u in info.upstreams if u in analysis.models and analysis.engine(u) == "dbt"]
-    key = Memo.key("sqlmesh-query", dialect, model.sql.text, dbt_upstreams, model.kind, model.time_column, info.output)
-    return analysis.memo.get(key, compute)
+    output = {c.name: c.type for c in info.output or ()}
+    time_column = model.time_column if model.kind == "incremental_by_time_range" else ""
+    given = _QueryInput(
+        spec.project.dialect,
+        model.sql.text,
+        tuple(u for u in info.upstreams if u in analysis.models and analysis.engine(u) == "dbt"),
+        time_column,
+        type_class(output.get(time_column, ""), spec.project.dialect) if time_column else "",
+        lambda: info.query,
+    )
+    return memo.cached(_sqlmesh_query, given)
+
+
+def _sqlmesh_query(given: _QueryInput) -> str:
+    def to_env_table(name: str, table: exp.Table) -> exp.Expression | None:
+        if name not in given.dbt_upstreams:
+            return None
+        schema, _, table_name = name.partition(".")
+        # SQLMesh interpolates @{var} inside the identifier at load time.
+        return exp.Table(
+            this=exp.to_identifier(table_name),
+            db=exp.Var(this=f"{schema}@{{{SUFFIX_VARIABLE}}}"),
+            alias=table.args.get("alias"),
+        )
+
+    query = rewrite_tables(given.query(), to_env_table)
+    if given.time_column:
+        start, end = _TIME_MACROS.get(given.time_family, ("@start_ts", "@end_ts"))
+        query = with_time_range(
+            query,
+            given.time_column,
+            lambda column: exp.Between(this=column, low=exp.var(start), high=exp.var(end)),
+            "_meshgen_interval",
+        )
+    return generate(query, given.dialect, owned=True).rstrip()
 
 
 def _seed_query(model: Model, spec: Spec) -> str:
@@ -199,11 +219,11 @@ def _seed_query(model: Model, spec: Spec) -> str:
     return generate(exp.select(*casts).from_(values), dialect, owned=True).rstrip()
 
 
-def sql_model(model: Model, spec: Spec) -> GeneratedFile:
+def sql_model(model: Model, spec: Spec, memo: Memo) -> GeneratedFile:
     dialect = spec.project.dialect
     audits = [_sql_audit(name, args, dialect) for name, args in _audits(model.contract, spec.analysis, dialect)]
     if model.kind != "seed":
-        query = _query(model, spec)
+        query = _query(model, spec, memo)
     else:
         query = _seed_query(model, spec) if inline_seed(model, spec.analysis, dialect) else None
     text = render(

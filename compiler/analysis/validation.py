@@ -1,0 +1,164 @@
+"""The analysis' refusals: each a function of the spec (and what the analysis found) to diagnostics."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from sqlglot import exp
+
+from ..errors import Diagnostic, did_you_mean
+from ..ir import Spec
+from ..semantics.types import type_class, valid_type
+from ..warehouses import warehouse
+from . import sql as sqlmod
+from .engines import Decision
+from .graph import find_cycles
+from .sql import OutputColumn
+
+
+def type_errors(spec: Spec) -> list[Diagnostic]:
+    """Contract types the dialect does not know, and Python models without the contract their columns need."""
+    dialect = spec.project.dialect
+    errors = [
+        Diagnostic(
+            contract.location,
+            f"contract '{contract.name}': column '{column.name}' has unknown type '{column.type}'",
+            f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
+        )
+        for contract in spec.contracts
+        for column in contract.columns
+        if not valid_type(column.type, dialect)
+    ]
+    errors.extend(
+        Diagnostic(
+            model.location,
+            f"Python model '{model.name}' needs a contract",
+            "its columns cannot be read from code: add `contract: {columns: {...}}` or a contract name",
+        )
+        for model in spec.models
+        if model.language == "python" and model.contract is None
+    )
+    return errors
+
+
+def parsed_checks(spec: Spec, errors: list[Diagnostic]) -> dict[str, exp.Expression]:
+    """Contract `check` expressions parsed: expression text -> AST; those that are no condition are refused."""
+    checks: dict[str, exp.Expression] = {}
+    for contract in spec.contracts:
+        for column in contract.columns:
+            for constraint in column.constraints:
+                if constraint.kind != "check" or constraint.expression in checks:
+                    continue
+                parsed = sqlmod.parse_condition(constraint.expression, spec.project.dialect)
+                if parsed is not None:
+                    checks[constraint.expression] = parsed
+                    continue
+                errors.append(
+                    Diagnostic(
+                        contract.location,
+                        f"contract '{contract.name}': check on '{column.name}' is not a SQL condition: {constraint.expression}",
+                        "write a boolean expression over the row, e.g. `amount >= 0`",
+                    )
+                )
+    return checks
+
+
+def cycle_errors(spec: Spec, names: list[str], upstreams: Mapping[str, set[str]]) -> list[Diagnostic]:
+    errors = []
+    for cycle in find_cycles(names, upstreams):
+        model = spec.model(cycle[0])
+        what = "reads itself" if len(cycle) == 2 else "is part of a dependency cycle"
+        errors.append(
+            Diagnostic(
+                model.location,
+                f"model '{model.name}' {what}: {' -> '.join(cycle)}",
+                "each arrow points from a table to a model that reads it; break one of these reads",
+            )
+        )
+    return errors
+
+
+def layer_errors(spec: Spec, upstreams: Mapping[str, set[str]]) -> list[Diagnostic]:
+    layers = spec.project.layers
+    errors = []
+    for model in spec.models:
+        for name in sorted(upstreams[model.name]) if model.layer else ():
+            upstream = spec.model(name)
+            if upstream and upstream.layer and layers.index(upstream.layer) > layers.index(model.layer):
+                errors.append(
+                    Diagnostic(
+                        model.location,
+                        f"model '{model.name}' (layer {model.layer}) reads '{name}' from the higher layer {upstream.layer}",
+                        f"layers go {' -> '.join(layers)}; a model may only read its own layer or lower ones",
+                    )
+                )
+    return errors
+
+
+def capability_errors(spec: Spec, decisions: Mapping[str, Decision]) -> list[Diagnostic]:
+    """Python models put on dbt where an environment's warehouse cannot run dbt Python models."""
+    gateways = sorted({(spec.gateway(env.gateway).type, env.gateway, env.name) for env in spec.environments})
+    errors = []
+    for model in spec.models:
+        decision = decisions[model.name]
+        if model.language != "python" or decision.engine != "dbt":
+            continue
+        unable = [g for g in gateways if not warehouse(g[0]).dbt_python]
+        if unable:
+            gateway_type, gateway, environment = unable[0]
+            errors.append(
+                Diagnostic(
+                    model.location,
+                    f"Python model '{model.name}' is put on dbt by {decision.summary}, but dbt cannot run "
+                    f"Python models on gateway '{gateway}' ({gateway_type}) of environment '{environment}'",
+                    "pin it with `engine: sqlmesh`, or add a rule before that one sending Python models to sqlmesh",
+                )
+            )
+    return errors
+
+
+def contract_errors(spec: Spec, outputs: Mapping[str, tuple[OutputColumn, ...] | None]) -> list[Diagnostic]:
+    """SQL models whose inferred output does not match their contract's columns and type families."""
+    errors = []
+    for model in spec.models:
+        if model.contract is None or model.sql is None or outputs.get(model.name) is None:
+            continue
+        produced = {c.name: c.type for c in outputs[model.name]}
+        promised = {c.name: c.type for c in model.contract.columns}
+        label = f"model '{model.name}' does not match its contract '{model.contract.name}'"
+        parts = []
+        missing = [c for c in promised if c not in produced]
+        extra = [c for c in produced if c not in promised]
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"extra column(s) {', '.join(extra)}")
+        if parts:
+            errors.append(Diagnostic(model.location, f"{label}: {'; '.join(parts)}", "make the SELECT output exactly the contract's columns"))
+        for column, promised_type in promised.items():
+            inferred = produced.get(column, "")
+            want, got = type_class(promised_type, spec.project.dialect), type_class(inferred, spec.project.dialect)
+            if want and got and want != got:
+                errors.append(
+                    Diagnostic(
+                        model.location,
+                        f"{label}: column '{column}' is {inferred} ({got}) in the SQL but {promised_type} ({want}) in the contract",
+                        f"CAST it in the SELECT, e.g. CAST(... AS {promised_type.upper()})",
+                    )
+                )
+    return errors
+
+
+def unit_test_errors(spec: Spec, upstreams: Mapping[str, set[str]]) -> list[Diagnostic]:
+    """Unit tests giving rows for tables their model does not read."""
+    return [
+        Diagnostic(
+            test.location,
+            f"test '{test.name}' of model '{model.name}' gives rows for '{table}', which the model does not read",
+            did_you_mean(table, upstreams[model.name], "upstreams"),
+        )
+        for model in spec.models
+        for test in model.tests
+        for table, _ in test.given
+        if table not in upstreams[model.name]
+    ]
