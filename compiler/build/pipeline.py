@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
@@ -47,8 +47,8 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
     return spec
 
 
-def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
-    """The IR before analysis (no SQL parsed yet)."""
+def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None" = None, root: Path | None = None) -> Spec:
+    """The IR before analysis (no SQL parsed yet), for output under `root` (the spec's folder by default)."""
     from ..frontend.loader import load_spec
     from ..frontend.resolve import resolve
     from ..frontend.schema import schema_diagnostics
@@ -57,7 +57,8 @@ def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None
     diagnostics = schema_diagnostics(loaded, memo)
     if diagnostics:
         raise MeshgenError(diagnostics)
-    return resolve(loaded)
+    spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root.resolve())).as_posix() if root else "."
+    return resolve(loaded, spec_folder)
 
 
 def emit_all(spec: Spec, memo: "Memo | None" = None, delivered: Mapping[str, Callable[[], list[GeneratedFile]]] | None = None) -> list[GeneratedFile]:
@@ -183,9 +184,7 @@ def build(
             return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=unchanged), root=root)
     memo = Memo.load(root) if use_cache and not force else Memo()
     with fewer_collections():
-        resolved = resolve_spec(spec_path, display, memo)
-        spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root)).as_posix()
-        spec, files = analyze_and_emit(replace(resolved, project=replace(resolved.project, spec_folder=spec_folder)), memo)
+        spec, files = analyze_and_emit(resolve_spec(spec_path, display, memo, root), memo)
     plan = writer.plan(root, files, generated_patterns(spec, files))
     if not check:
         if not force:

@@ -1,0 +1,183 @@
+"""The project-level sections: project, output, gateways, environments, orchestration and engines."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from ... import schedule
+from ...errors import did_you_mean
+from ...ir import Condition, Engines, EnvRef, Environment, Gateway, Limits, Output, Override, Project, Retries, Rule
+from ..loader import JsonPath
+from .base import ResolverBase
+
+DEFAULT_GATEWAY = {"local": {"type": "duckdb", "path": "warehouse.duckdb"}}
+_COMPARATORS = ("gt", "gte", "lt", "lte", "equals", "in")
+
+
+class ProjectSections(ResolverBase):
+    def _limits(self) -> Limits:
+        raw = self.data.get("orchestration", {})
+        return Limits(**{k: v for k, v in raw.items() if k in ("max_parallel", "max_memory_gb", "max_cpu_cores")})
+
+    def _retries(self) -> Retries:
+        raw = self.data.get("orchestration", {})
+        delay = schedule.duration(raw["retry_delay"]) if "retry_delay" in raw else None
+        minutes = max(1, int(delay.total_seconds() // 60)) if delay else Retries().delay_minutes
+        return Retries(count=raw.get("retries", Retries().count), delay_minutes=minutes)
+
+    def _project(self) -> Project:
+        raw = self.data["project"]
+        self._check_date(raw.get("start"), ("project", "start"))
+        return Project(
+            name=raw["name"],
+            dialect=raw.get("dialect", "duckdb"),
+            spec_file=self.spec.path.name,
+            spec_dir=self.spec.folder,
+            spec_folder=self.spec_folder,
+            owner=raw.get("owner", ""),
+            description=raw.get("description", ""),
+            start=raw.get("start", ""),
+            layers=tuple(raw.get("layers", ())),
+        )
+
+    def _output(self) -> Output:
+        raw = self.data.get("output", {})
+        ci = raw.get("ci", {})
+        orchestration = raw.get("orchestration", {})
+        provider = ci.get("provider", "github")
+        defaults = Output()
+        output = Output(
+            sqlmesh=_clean_dir(raw.get("sqlmesh", defaults.sqlmesh)),
+            dbt=_clean_dir(raw.get("dbt", defaults.dbt)),
+            contracts=_clean_dir(raw.get("contracts", defaults.contracts)),
+            docs=_clean_dir(raw.get("docs", defaults.docs)),
+            ci_provider=provider,
+            ci_dir=_clean_dir(ci.get("dir", defaults.ci_dir if provider == "github" else ".")),
+            orchestration_dir=_clean_dir(orchestration.get("dir", defaults.orchestration_dir)),
+            airflow=orchestration.get("airflow", True),
+            dagster=orchestration.get("dagster", True),
+        )
+        if _nested(output.sqlmesh, output.dbt):
+            self.error(
+                ("output", "dbt"),
+                f"the SQLMesh folder '{output.sqlmesh}' and the dbt folder '{output.dbt}' overlap",
+                "give each engine its own folder, e.g. transforms/sqlmesh and transforms/dbt",
+            )
+        return output
+
+    def _gateways(self) -> tuple[Gateway, ...]:
+        raw = self.data.get("gateways") or DEFAULT_GATEWAY
+        gateways = []
+        for name, settings in raw.items():
+            pairs = tuple((k, _setting(v)) for k, v in settings.items() if k != "type")
+            gateways.append(Gateway(name=name, type=settings["type"], settings=pairs))
+        return tuple(gateways)
+
+    def _environments(self, gateways: tuple[Gateway, ...]) -> tuple[Environment, ...]:
+        known = [g.name for g in gateways]
+        raw = self.data.get("environments") or {"dev": {"gateway": known[0]}, "prod": {"gateway": known[0]}}
+        environments = []
+        for name, env in raw.items():
+            if env["gateway"] not in known:
+                self.error(
+                    ("environments", name, "gateway"),
+                    f"environment '{name}' uses unknown gateway '{env['gateway']}'",
+                    did_you_mean(env["gateway"], known, "gateways"),
+                )
+            backfill_start = env.get("backfill", {}).get("start", "")
+            self._check_date(backfill_start, ("environments", name, "backfill", "start"))
+            if backfill_start and name == "prod":
+                self.error(
+                    ("environments", name, "backfill"),
+                    "prod always backfills every model from its own start",
+                    "a shorter backfill window is for development environments: move `backfill` to one of those",
+                    at_key=True,
+                )
+            environments.append(
+                Environment(
+                    name=name,
+                    gateway=env["gateway"],
+                    description=env.get("description", ""),
+                    dbt_threads=env.get("dbt", {}).get("threads", 4),
+                    backfill_start=backfill_start,
+                )
+            )
+        return tuple(environments)
+
+    def _engines(self) -> Engines:
+        raw = self.data.get("engines", {})
+        rules = []
+        first: dict[str, int] = {}
+        for i, rule in enumerate(raw.get("rules", ())):
+            path = ("engines", "rules", i)
+            self._unique(rule["name"], first, path, "rule")
+            rules.append(
+                Rule(
+                    name=rule["name"],
+                    when=self._condition(rule["when"], path + ("when",)),
+                    engine=rule["engine"],
+                    description=rule.get("description", ""),
+                    location=self.loc(path + ("name",)),
+                )
+            )
+        overrides = tuple(
+            Override(
+                models=tuple(o["models"]),
+                engine=o["engine"],
+                reason=o.get("reason", ""),
+                location=self.loc(("engines", "overrides", i)),
+            )
+            for i, o in enumerate(raw.get("overrides", ()))
+        )
+        return Engines(default=raw.get("default", "dbt"), rules=tuple(rules), overrides=overrides)
+
+    def _condition(self, raw: dict, path: JsonPath) -> Condition:
+        comparators = [k for k in _COMPARATORS if k in raw]
+        if "attribute" in raw and len(comparators) != 1:
+            self.error(
+                path + ("attribute",),
+                f"an attribute condition needs exactly one of {', '.join(_COMPARATORS)}",
+                "e.g. `{attribute: monthly_cost_usd, gt: 1000}`",
+            )
+        elif comparators and "attribute" not in raw:
+            self.error(path + (comparators[0],), f"`{comparators[0]}` compares an attribute: add `attribute: <name>`", at_key=True)
+        return Condition(
+            language=_as_tuple(raw.get("language")),
+            layer=_as_tuple(raw.get("layer")),
+            domain=_as_tuple(raw.get("domain")),
+            kind=_as_tuple(raw.get("kind")),
+            tags=_as_tuple(raw.get("tags")),
+            name=_as_tuple(raw.get("name")),
+            attribute=raw.get("attribute", ""),
+            operator=comparators[0] if comparators else "",
+            operand=tuple(raw["in"]) if "in" in raw else (raw[comparators[0]] if comparators else None),
+            any_of=tuple(self._condition(c, path + ("any", i)) for i, c in enumerate(raw.get("any", ()))),
+            all_of=tuple(self._condition(c, path + ("all", i)) for i, c in enumerate(raw.get("all", ()))),
+            negated=self._condition(raw["not"], path + ("not",)) if "not" in raw else None,
+        )
+
+
+def _as_tuple(value: Any) -> tuple:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _setting(value: Any):
+    if isinstance(value, dict):
+        return EnvRef(value["env"])
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _clean_dir(path: str) -> str:
+    clean = PurePosixPath(path).as_posix()
+    return "." if clean in ("", ".") else clean.rstrip("/")
+
+
+def _nested(a: str, b: str) -> bool:
+    parts_a, parts_b = PurePosixPath(a).parts, PurePosixPath(b).parts
+    shorter = min(len(parts_a), len(parts_b))
+    return parts_a[:shorter] == parts_b[:shorter]
