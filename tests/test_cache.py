@@ -94,7 +94,7 @@ def test_changing_one_model_reanalyses_only_that_model(tmp_path):
 
 
 def test_a_changed_output_reanalyses_the_model_and_its_downstream(tmp_path):
-    from meshgen.commands.diff import downstream_closure
+    from meshgen.analysis.impact import downstream_closure
     from meshgen.build.pipeline import load
 
     spec = load(copy_spec("example.yaml", tmp_path / "probe"))

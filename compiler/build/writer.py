@@ -30,7 +30,7 @@ def sha256(text: str) -> str:
 
 
 @dataclass
-class Change:
+class FileChange:
     path: str
     new: str | None  # None: delete
     old: str | None  # None: the file does not exist yet
@@ -39,7 +39,7 @@ class Change:
 @dataclass
 class WritePlan:
     root: Path
-    changes: list[Change] = field(default_factory=list)
+    changes: list[FileChange] = field(default_factory=list)
     unchanged: int = 0
     hand_edited: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
@@ -120,7 +120,7 @@ def plan(root: Path, files: list[GeneratedFile], generated_patterns: list[str]) 
                 result.foreign.append(path)
             elif sha256(on_disk) != previous[path]:
                 result.hand_edited.append(path)
-        result.changes.append(Change(path, text, on_disk))
+        result.changes.append(FileChange(path, text, on_disk))
     for path, old_hash in sorted(previous.items()):
         if path in wanted:
             continue
@@ -129,11 +129,11 @@ def plan(root: Path, files: list[GeneratedFile], generated_patterns: list[str]) 
             continue
         if sha256(on_disk) != old_hash:
             result.hand_edited.append(path)
-        result.changes.append(Change(path, None, on_disk))
+        result.changes.append(FileChange(path, None, on_disk))
     attributes_old = _read(root / GITATTRIBUTES)
     attributes_new = gitattributes_text(attributes_old, generated_patterns)
     if attributes_new != attributes_old:
-        result.changes.append(Change(GITATTRIBUTES, attributes_new, attributes_old))
+        result.changes.append(FileChange(GITATTRIBUTES, attributes_new, attributes_old))
     result.manifest_changed = result.manifest != previous or not (root / MANIFEST).exists()
     return result
 
@@ -165,8 +165,8 @@ def apply(result: WritePlan) -> None:
     changes = list(result.changes)
     if result.manifest_changed:
         old = _read(root / MANIFEST)
-        changes.append(Change(MANIFEST, manifest_text(result.manifest), old))
-    staged: list[tuple[Change, Path]] = []
+        changes.append(FileChange(MANIFEST, manifest_text(result.manifest), old))
+    staged: list[tuple[FileChange, Path]] = []
     created_dirs: list[Path] = []
     try:
         for change in changes:
@@ -181,7 +181,7 @@ def apply(result: WritePlan) -> None:
     except OSError as exc:
         _discard(staged, created_dirs)
         raise _write_error(exc) from None
-    done: list[Change] = []
+    done: list[FileChange] = []
     try:
         for change, temp in staged:
             os.replace(temp, root / change.path)
@@ -210,7 +210,7 @@ def _make_parents(folder: Path, root: Path) -> list[Path]:
     return missing
 
 
-def _discard(staged: list[tuple[Change, Path]], created_dirs: list[Path]) -> None:
+def _discard(staged: list[tuple[FileChange, Path]], created_dirs: list[Path]) -> None:
     for _, temp in staged:
         temp.unlink(missing_ok=True)
     for folder in created_dirs:  # deepest first: _make_parents lists them that way
@@ -220,7 +220,7 @@ def _discard(staged: list[tuple[Change, Path]], created_dirs: list[Path]) -> Non
             pass
 
 
-def _rollback(root: Path, done: list[Change]) -> None:
+def _rollback(root: Path, done: list[FileChange]) -> None:
     for change in reversed(done):
         target = root / change.path
         if change.old is None:
