@@ -123,3 +123,12 @@ def test_metadata_reaches_both_engines_alike(tmp_path):
     project = {"name": "shop", "owner": "platform@example.com"}
     sqlmesh_text, node, _ = both(tmp_path / "project", {"name": "shop.orders", "sql": SELECT}, project=project)
     assert "owner 'platform@example.com'" in sqlmesh_text and node["config"]["meta"]["owner"] == "platform@example.com"
+
+
+def test_a_template_that_fails_is_named_with_its_line():
+    from meshgen.targets.render import TemplateError, render
+
+    with pytest.raises(TemplateError, match=r"template sqlmesh/model\.sql\.j2:2: .*name"):
+        render("sqlmesh/model.sql.j2", model=None)
+    with pytest.raises(TemplateError, match=r"template sqlmesh/config\.py\.j2:\d+: 'project' is undefined"):
+        render("sqlmesh/config.py.j2")

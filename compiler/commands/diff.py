@@ -12,7 +12,7 @@ from io import BytesIO
 from pathlib import Path
 
 from ..analysis.changes import BREAKING, SAFE, SpecChange, diff, failed
-from ..analysis.impact import downstream_closure, impact
+from ..analysis.impact import impact
 from ..errors import Location, MeshgenError, fail
 from ..ir import Spec
 from ..semantics.types import type_change

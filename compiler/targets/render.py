@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -147,5 +148,26 @@ def environment() -> jinja2.Environment:
     return env
 
 
+class TemplateError(RuntimeError):
+    """A template that failed to render, named with the line it failed on (a defect in meshgen, not in the spec)."""
+
+
 def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+    try:
+        return environment().get_template(template).render(**context)
+    except jinja2.TemplateError as error:
+        raise TemplateError(f"template {_where(template, error)}: {error}") from error
+
+
+def _where(template: str, error: jinja2.TemplateError) -> str:
+    """`name:line` of the innermost template frame the error passed through (an include's, if there)."""
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return f"{error.name or template}:{error.lineno}"
+    templates, where = Path(resource_dir("templates")).resolve(), template
+    frame = error.__traceback__
+    while frame is not None:
+        path = Path(frame.tb_frame.f_code.co_filename).resolve()
+        if path.suffix == ".j2" and path.is_relative_to(templates):  # Jinja points its frames at the template
+            where = f"{path.relative_to(templates).as_posix()}:{frame.tb_lineno}"
+        frame = frame.tb_next
+    return where
