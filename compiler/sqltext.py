@@ -23,6 +23,30 @@ def generate(expression: exp.Expression, dialect: str, pretty: bool = True, owne
     return _generator(dialect, pretty).generate(expression, copy=not owned)
 
 
+# Words PostgreSQL reserves (DuckDB's parser is PostgreSQL's): as bare names they are read as syntax,
+# and sqlglot, which parses them leniently, leaves them unquoted.
+RESERVED_WORDS = frozenset(
+    """all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
+    create current_catalog current_date current_role current_time current_timestamp current_user default
+    deferrable desc distinct do else end except false fetch for foreign from grant group having in initially
+    intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing
+    primary references returning select session_user some symmetric table then to trailing true union
+    unique user using variadic when where window with""".split()
+)
+
+
+def identifier_node(name: str, dialect: str) -> exp.Identifier:
+    """A name as the dialect must write it: quoted when it is a reserved word or the dialect folds its case."""
+    if name.lower() in RESERVED_WORDS:
+        return exp.to_identifier(name, quoted=True)
+    return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False)
+
+
+@cache
+def identifier(name: str, dialect: str) -> str:
+    return identifier_node(name, dialect).sql(dialect=dialect)
+
+
 def literal(value, dialect: str) -> str:
     """A Python bool, number or string as a SQL literal of the dialect."""
     if isinstance(value, bool):

@@ -132,3 +132,19 @@ def test_a_template_that_fails_is_named_with_its_line():
         render("sqlmesh/model.sql.j2", model=None)
     with pytest.raises(TemplateError, match=r"template sqlmesh/config\.py\.j2:\d+: 'project' is undefined"):
         render("sqlmesh/config.py.j2")
+
+
+def test_contract_quality_rules_run_on_the_warehouse_and_count_the_failing_rows(tmp_path):
+    """The ODCS quality SQL, quoting a column named by a reserved word, run on DuckDB over known rows."""
+    duckdb = pytest.importorskip("duckdb")
+    from meshgen.targets import contracts as contracts_target
+
+    columns = {"order": {"type": "integer", "constraints": [{"range": [0, 10]}, {"check": '"order" <> 5'}]}}
+    spec = load_dict(tmp_path, spec_with({"name": "shop.lines", "sql": 'SELECT order_id AS "order" FROM raw.orders', "contract": {"columns": columns}}))
+    document = yaml.safe_load(next(f.text for f in contracts_target.emit(spec) if f.path.endswith("lines.odcs.yaml")))
+    rules = document["schema"][0]["properties"][0]["quality"]
+    connection = duckdb.connect()
+    connection.execute('CREATE SCHEMA shop; CREATE TABLE shop.lines ("order" INTEGER)')
+    connection.execute('INSERT INTO shop.lines VALUES (-1), (5), (5), (7), (11), (NULL)')
+    failing = [connection.execute(rule["query"]).fetchone()[0] for rule in rules]
+    assert failing == [2, 2], [rule["query"] for rule in rules]  # -1 and 11 out of range; the two fives fail the check

@@ -6,8 +6,6 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from sqlglot import exp
-
 from ... import semantics
 from ...build.memo import Memo
 from ...ir import Model, Spec
@@ -111,9 +109,6 @@ class DbtProject:
     def check_sql(self, expression: str) -> str:
         parsed = (self.analysis.checks or {}).get(expression)
         return generate(parsed, self.dialect, pretty=False) if parsed is not None else expression
-
-    def identifier(self, name: str) -> str:
-        return generate(exp.column(name), self.dialect, pretty=False)
 
     def yaml(self, data: Any, indent: int) -> str:
         return remembered_yaml(self.memo, data, indent)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable
 
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 
 from ... import semantics
 from ...analysis.result import Analysis
@@ -19,7 +17,7 @@ from ...frontend import seeds
 from ...ir import Contract, Model, Spec
 from ...semantics.checks import AcceptedValues, Expression, NotNull, Range, Unique, contract_checks
 from ...semantics.types import sqlmesh_type, type_class
-from ...sqltext import generate, literal, rewrite_tables, with_time_range
+from ...sqltext import generate, identifier, literal, rewrite_tables, with_time_range
 from ..files import GeneratedFile
 from ..render import render, sql_string
 
@@ -36,11 +34,6 @@ def stamp(model: Model, analysis: Analysis) -> str:
     """
     parts = [p for p in (analysis.models[model.name].foreign_digest, model.python_digest) if p]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16] if parts else ""
-
-
-@lru_cache(maxsize=None)
-def identifier(name: str, dialect: str) -> str:
-    return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).sql(dialect=dialect)
 
 
 def _kind(model: Model, spec: Spec) -> str:
