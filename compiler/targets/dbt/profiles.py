@@ -8,7 +8,7 @@ from ...ir import Environment, EnvRef
 from ...warehouses import INTEGER_KEYS, warehouse
 from ..render import jinja_literal, render
 from .project import DbtProject, backfill_starts
-from .yaml import Jinja, dbt_text, to_yaml
+from .yaml import Jinja, dbt_text, dbt_yaml
 
 
 def dbt_project_yml(project: DbtProject) -> str:
@@ -36,7 +36,7 @@ def profiles_yml(project: DbtProject) -> str:
     default = next((e for e in spec.environments if e.name == "dev"), spec.environments[0])
     outputs = {e.name: _output(project, e) for e in spec.environments}
     profile = {spec.project.name: {"target": default.name, "outputs": outputs}}
-    return render("dbt/profiles.yml.j2", profile=to_yaml(dbt_text(profile)))
+    return render("dbt/profiles.yml.j2", profile=dbt_yaml(dbt_text(profile)))
 
 
 def _output(project: DbtProject, environment: Environment) -> dict:

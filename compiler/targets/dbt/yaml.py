@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from ...build.memo import Memo
 from ..render import jinja_literal
+from ..yaml import Dumper, to_yaml
 
 
 class Jinja(str):
@@ -23,30 +22,20 @@ class Row(dict):
     """A fixture row, written inline (`{id: 1, name: x}`) as people write test data."""
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block YAML as people write it: nested lists indented, short scalar lists inline."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
-        return super().increase_indent(flow, False)
-
-    def choose_scalar_style(self):
-        style = super().choose_scalar_style()
-        if style == "'" and "'" in self.event.value:
-            return '"'  # "it's" reads better than 'it''s'
-        return style
+class DbtDumper(Dumper):
+    """The shared writer, knowing dbt's kinds of strings and fixture rows."""
 
 
-def _represent_list(dumper: yaml.SafeDumper, data: list):
-    inline = bool(data) and all(isinstance(v, (str, int, float, bool)) or v is None for v in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline or not data)
-
-
-_Dumper.add_representer(list, _represent_list)
-_Dumper.add_representer(
+DbtDumper.add_representer(
     Jinja, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
 )
-_Dumper.add_representer(Unrendered, lambda dumper, data: dumper.represent_str(str(data)))
-_Dumper.add_representer(Row, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+DbtDumper.add_representer(Unrendered, lambda dumper, data: dumper.represent_str(str(data)))
+DbtDumper.add_representer(Row, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+
+
+def dbt_yaml(data: Any, indent: int = 0) -> str:
+    """Data already made dbt-safe (`dbt_text`), as block YAML."""
+    return to_yaml(data, indent, DbtDumper)
 
 
 def dbt_text(value: Any) -> Any:
@@ -62,13 +51,6 @@ def dbt_text(value: Any) -> Any:
     return value
 
 
-def to_yaml(data: Any, indent: int = 0) -> str:
-    """Data (already dbt-safe) as block YAML, indented to sit in a template."""
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    pad = " " * indent
-    return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
-
-
 @dataclass(frozen=True)
 class _YamlInput:
     typed: Any  # the data as `_typed` writes it: all the YAML depends on
@@ -77,7 +59,7 @@ class _YamlInput:
 
 
 def _write_yaml(given: _YamlInput) -> str:
-    return to_yaml(given.data, given.indent)
+    return dbt_yaml(given.data, given.indent)
 
 
 def remembered_yaml(memo: Memo, data: Any, indent: int) -> str:
