@@ -334,7 +334,7 @@ def test_materializations_by_kind(tmp_path: Path):
     upserted = files["models/core/upserted.sql"]
     assert "incremental_strategy='delete+insert'" in upserted and "unique_key=['order_id', 'customer_id']" in upserted
     timed = files["models/core/timed.sql"]
-    assert "incremental_strategy='meshgen_time_range'" in timed and "post_hook=\"{{ meshgen_record_time_range() }}\"" in timed
+    assert "incremental_strategy='meshgen_time_range'" in timed and "post_hook='{{ meshgen_record_time_range() }}'" in timed
     window = re.search(r"meshgen_time_range=(\{.*\}),", timed).group(1)
     assert ast.literal_eval(window) | {"fingerprint": ""} == {
         "column": "ordered_at", "type": "timestamp", "unit": "hour", "lookback": 0, "start": "2024-02-01", "fingerprint": ""

@@ -22,10 +22,14 @@ def sql_string(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+class Code(str):
+    """Source in the generated file's language (an expression the tool evaluates), written as it is."""
+
+
 def python_literal(value: Any) -> str:
-    """A Python literal; repr of str/int/float/bool/None/tuples is always valid source."""
+    """A Python literal; repr of str/int/float/bool/None/tuples is always valid source. `Code` is written as it is."""
     _defined(value)
-    return repr(value)
+    return str(value) if isinstance(value, Code) else repr(value)
 
 
 def _defined(value: Any) -> None:

@@ -6,7 +6,7 @@ import csv
 import io
 import posixpath
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from sqlglot import exp
 
@@ -14,7 +14,7 @@ from ...ir import Model
 from ...sqltext import generate, rewrite_tables, with_time_range
 from ...warehouses import warehouse
 from ..files import GeneratedFile
-from ..render import jinja_literal, render
+from ..render import Code, jinja_literal, render
 from .project import DbtProject, backfill_starts
 
 # The alias of a query wrapped to filter its output.
@@ -139,32 +139,32 @@ def whole_time_range(project: DbtProject, model: Model) -> dict[str, str]:
 def _upsert_strategy(project: DbtProject) -> str:
     strategies = sorted({warehouse(t).upsert for t in project.gateway_types})
     if len(strategies) == 1:
-        return repr(strategies[0])
+        return strategies[0]
     merge_types = [t for t in project.gateway_types if warehouse(t).upsert == "merge"]
-    return f"'merge' if target.type in {merge_types!r} else 'delete+insert'"
+    return Code(f"'merge' if target.type in {merge_types!r} else 'delete+insert'")  # decided per target by dbt
 
 
-def model_config(project: DbtProject, model: Model) -> list[tuple[str, str]]:
-    """`config()` arguments of a SQL or Python model, as (key, Python/Jinja literal)."""
+def model_config(project: DbtProject, model: Model) -> list[tuple[str, Any]]:
+    """`config()` arguments of a SQL model, as (key, value): plain values, or `Code` dbt evaluates."""
     if model.kind == "view":
-        return [("materialized", "'view'")]
+        return [("materialized", "view")]
     if model.kind == "incremental_by_time_range":
         return [
-            ("materialized", "'incremental'"),
-            ("incremental_strategy", "'meshgen_time_range'"),
-            ("meshgen_time_range", repr(time_range_config(project, model))),
-            ("post_hook", '"{{ meshgen_record_time_range() }}"'),
-            ("on_schema_change", "'fail'"),
+            ("materialized", "incremental"),
+            ("incremental_strategy", "meshgen_time_range"),
+            ("meshgen_time_range", time_range_config(project, model)),
+            ("post_hook", "{{ meshgen_record_time_range() }}"),
+            ("on_schema_change", "fail"),
         ]
     if model.kind == "incremental_by_unique_key":
         key = model.unique_key[0] if len(model.unique_key) == 1 else list(model.unique_key)
         return [
-            ("materialized", "'incremental'"),
+            ("materialized", "incremental"),
             ("incremental_strategy", _upsert_strategy(project)),
-            ("unique_key", repr(key)),
-            ("on_schema_change", "'fail'"),
+            ("unique_key", key),
+            ("on_schema_change", "fail"),
         ]
-    return [("materialized", "'table'")]
+    return [("materialized", "table")]
 
 
 def _python_model(project: DbtProject, model: Model) -> str:

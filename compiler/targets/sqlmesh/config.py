@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import posixpath
+from typing import Any
 
 from ...execution import ENVIRONMENT_OVERRIDE, project_start
 from ...ir import Environment, EnvRef, Gateway, Spec
 from ...warehouses import INTEGER_KEYS, warehouse
 from ..files import GeneratedFile
-from ..render import python_literal, render
+from ..render import render
 
 
 def default_environment(spec: Spec) -> Environment:
@@ -19,29 +20,29 @@ def default_environment(spec: Spec) -> Environment:
 # -- config -----------------------------------------------------------------
 
 
-def _python_value(value, integer: bool = False) -> str:
+def _setting(value: Any, integer: bool = False) -> tuple[str, Any]:
+    """(how config.py reads it, the value): a literal, or an environment variable read when the config loads."""
     if isinstance(value, EnvRef):
-        return f"env_int({value.name!r})" if integer else f"env({value.name!r})"
-    return python_literal(value)
+        return ("env_int" if integer else "env"), value.name
+    return "literal", value
 
 
-def _connection(spec: Spec, gateway: Gateway) -> str:
+def _connection(spec: Spec, gateway: Gateway) -> list[tuple[str, str, Any]]:
+    """The gateway's connection as (key, how it is read, value) for config.py's template."""
     if gateway.type == "duckdb":
         path = spec.path_from(spec.output.sqlmesh, str(gateway.get("path", "warehouse.duckdb")))
-        items = ["'type': 'duckdb'", f"'database': str((HERE / {path!r}).resolve())"]
+        items = [("type", "literal", "duckdb"), ("database", "path", path)]
         if gateway.get("extensions"):
-            items.append(f"'extensions': {list(gateway.get('extensions'))!r}")
-    else:
-        items = [f"'type': {gateway.type!r}"]
-        mapping = warehouse(gateway.type).sqlmesh_keys
-        for key, value in gateway.settings:
-            items.append(f"{mapping[key]!r}: {_python_value(value, integer=key in INTEGER_KEYS)}")
-        if gateway.type == "trino" and gateway.get("password"):
-            items.append("'method': 'basic'")
-        # Import the warehouse driver when the gateway is used, not when the config loads:
-        # working on dev must not need every environment's driver installed.
-        items.append("'check_import': False")
-    return "{" + ", ".join(items) + "}"
+            items.append(("extensions", "literal", list(gateway.get("extensions"))))
+        return items
+    items = [("type", "literal", gateway.type)]
+    mapping = warehouse(gateway.type).sqlmesh_keys
+    items += [(mapping[key], *_setting(value, integer=key in INTEGER_KEYS)) for key, value in gateway.settings]
+    if gateway.type == "trino" and gateway.get("password"):
+        items.append(("method", "literal", "basic"))
+    # Import the warehouse driver when the gateway is used, not when the config loads:
+    # working on dev must not need every environment's driver installed.
+    return items + [("check_import", "literal", False)]
 
 
 def config_file(spec: Spec) -> GeneratedFile:

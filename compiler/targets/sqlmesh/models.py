@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from sqlglot import exp
 
@@ -24,7 +24,7 @@ from ..render import render, sql_string
 SUFFIX_VARIABLE = "meshgen_dbt_suffix"
 _TIME_MACROS = {"date": ("@start_ds", "@end_ds")}  # other types compare against timestamps
 # pandas (SQLMesh's CSV reader) reads only an empty field as NULL, as dbt does.
-_CSV_SETTINGS = "csv_settings (keep_default_na = FALSE, na_values = [''])"
+_CSV_SETTINGS = ("csv_settings", "(keep_default_na = FALSE, na_values = [''])")
 
 
 def stamp(model: Model, analysis: Analysis) -> str:
@@ -36,36 +36,44 @@ def stamp(model: Model, analysis: Analysis) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16] if parts else ""
 
 
-def _kind(model: Model, spec: Spec) -> str:
+@dataclass(frozen=True)
+class Kind:
+    """A SQLMesh model kind and its properties, as the templates write them (`MODEL (kind ...)`, `@model(kind=...)`).
+
+    Property values are spelled for the file they go in: SQL in a SQL model, Python values in a Python one.
+    """
+
+    name: str
+    properties: tuple[tuple[str, Any], ...] = ()
+
+
+def _kind(model: Model, spec: Spec) -> Kind:
     dialect = spec.project.dialect
     if model.kind == "seed":
         if inline_seed(model, spec.analysis, dialect):
-            return "FULL"
+            return Kind("FULL")
         path = spec.path_from(posixpath.join(spec.output.sqlmesh, "models", model.schema), model.seed_file)
-        return f"SEED (path {sql_string(path)}, {_CSV_SETTINGS})"
+        return Kind("SEED", (("path", sql_string(path)), _CSV_SETTINGS))
     if model.kind == "incremental_by_time_range":
-        options = f"time_column {identifier(model.time_column, dialect)}"
         lookback = spec.analysis.models[model.name].lookback
-        return f"INCREMENTAL_BY_TIME_RANGE ({options}, lookback {lookback})" if lookback else f"INCREMENTAL_BY_TIME_RANGE ({options})"
+        return Kind("INCREMENTAL_BY_TIME_RANGE", (("time_column", identifier(model.time_column, dialect)),) + ((("lookback", lookback),) if lookback else ()))
     if model.kind in ("incremental_by_unique_key", "scd_type_2"):
         keys = ", ".join(identifier(k, dialect) for k in model.unique_key)
-        key_sql = keys if len(model.unique_key) == 1 else f"({keys})"
-        if model.kind == "scd_type_2":
-            # The first version of a row is valid from its own updated_at, as in a dbt snapshot.
-            updated_at = identifier(model.updated_at, dialect)
-            return f"SCD_TYPE_2_BY_TIME (unique_key {key_sql}, updated_at_name {updated_at}, updated_at_as_valid_from TRUE)"
-        return f"INCREMENTAL_BY_UNIQUE_KEY (unique_key {key_sql})"
-    return {"full": "FULL", "view": "VIEW"}[model.kind]
+        unique_key = ("unique_key", keys if len(model.unique_key) == 1 else f"({keys})")
+        if model.kind == "incremental_by_unique_key":
+            return Kind("INCREMENTAL_BY_UNIQUE_KEY", (unique_key,))
+        # The first version of a row is valid from its own updated_at, as in a dbt snapshot.
+        updated_at = identifier(model.updated_at, dialect)
+        return Kind("SCD_TYPE_2_BY_TIME", (unique_key, ("updated_at_name", updated_at), ("updated_at_as_valid_from", "TRUE")))
+    return Kind(model.kind.upper())
 
 
-def _python_kind(model: Model, analysis: Analysis) -> str:
+def _python_kind(model: Model, analysis: Analysis) -> Kind:
     """A Python model's kind, as the `@model` decorator takes it."""
     if model.kind != "incremental_by_time_range":
-        return "ModelKindName.FULL"
-    options = {"name": "ModelKindName.INCREMENTAL_BY_TIME_RANGE", "time_column": repr(model.time_column)}
-    if analysis.models[model.name].lookback:
-        options["lookback"] = repr(analysis.models[model.name].lookback)
-    return "dict(" + ", ".join(f"{key}={value}" for key, value in options.items()) + ")"
+        return Kind("FULL")
+    lookback = analysis.models[model.name].lookback
+    return Kind("INCREMENTAL_BY_TIME_RANGE", (("time_column", model.time_column),) + ((("lookback", lookback),) if lookback else ()))
 
 
 def inline_seed(model: Model, analysis: Analysis, dialect: str) -> bool:
@@ -102,7 +110,8 @@ def _audits(contract: Contract | None, analysis: Analysis, dialect: str) -> list
     return audits
 
 
-def _sql_audit(name: str, args: dict, dialect: str) -> str:
+def _sql_audit(name: str, args: dict, dialect: str) -> tuple[str, list[tuple[str, str]]]:
+    """An audit and its arguments spelled in SQL, for `audits (name(key := value, ...))`."""
     parts = []
     for key, value in args.items():
         if key == "columns":
@@ -115,12 +124,15 @@ def _sql_audit(name: str, args: dict, dialect: str) -> str:
             value_sql = "(" + ", ".join(literal(v, dialect) for v in value) + ")"
         else:
             value_sql = literal(value, dialect)
-        parts.append(f"{key} := {value_sql}")
-    return f"{name}({', '.join(parts)})"
+        parts.append((key, value_sql))
+    return name, parts
 
 
-def _python_audit(name: str, args: dict) -> str:
-    # Audit columns must be column expressions: a plain string would be compared as a literal.
+def _python_audit(name: str, args: dict) -> tuple[str, list[tuple[str, str]]]:
+    """An audit and its arguments spelled in Python, for `audits=[(name, {key: value})]`.
+
+    Audit columns must be column expressions: a plain string would be compared as a literal.
+    """
     parts = []
     for key, value in args.items():
         if key == "columns":
@@ -131,8 +143,8 @@ def _python_audit(name: str, args: dict) -> str:
             value_py = "[" + ", ".join(f"parse_one({c!r})" for c in value) + "]"
         else:
             value_py = repr(value)
-        parts.append(f"{key!r}: {value_py}")
-    return f"({name!r}, {{{', '.join(parts)}}})"
+        parts.append((key, value_py))
+    return name, parts
 
 
 def _columns(model: Model, analysis: Analysis, dialect: str) -> list[tuple[str, str]]:

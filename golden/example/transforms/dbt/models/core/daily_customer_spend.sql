@@ -4,7 +4,7 @@
         materialized='incremental',
         incremental_strategy='meshgen_time_range',
         meshgen_time_range={'column': 'spend_date', 'type': 'date', 'unit': 'day', 'lookback': 2, 'start': '2024-01-01', 'fingerprint': '41e5adc23f53a6aa'},
-        post_hook="{{ meshgen_record_time_range() }}",
+        post_hook='{{ meshgen_record_time_range() }}',
         on_schema_change='fail',
     )
 }}
