@@ -40,17 +40,31 @@ def workflow_schema(*paths: Path) -> subprocess.CompletedProcess:
     )
 
 
+def ci_provider(name: str) -> str:
+    """The spec's `output.ci.provider` (github when unset)."""
+    data = yaml.safe_load((SPECS / name).read_text(encoding="utf-8"))
+    return ((data.get("output") or {}).get("ci") or {}).get("provider", "github")
+
+
+SPEC_FILES = sorted(p.name for p in SPECS.glob("*.yaml"))
+CI_FILES = {"github": ".github/workflows/meshgen.yml", "gitlab": ".gitlab-ci.yml"}
+
+
 @pytest.fixture(scope="module")
-def github_workflows(tmp_path_factory) -> list[Path]:
-    paths = []
-    for name in sorted(p.name for p in SPECS.glob("*.yaml")):
-        root = build_tree(tmp_path_factory.mktemp(name), name)
-        paths.extend(sorted((root / ".github/workflows").glob("*.yml")))
-    return paths
+def spec_trees(tmp_path_factory) -> dict[str, Path]:
+    return {name: build_tree(tmp_path_factory.mktemp(name), name) for name in SPEC_FILES}
 
 
-def test_every_spec_gets_a_workflow(github_workflows):
-    assert len(github_workflows) == len(list(SPECS.glob("*.yaml")))
+@pytest.fixture(scope="module")
+def github_workflows(spec_trees) -> list[Path]:
+    return [path for root in spec_trees.values() for path in sorted((root / ".github/workflows").glob("*.yml"))]
+
+
+def test_every_spec_gets_the_ci_file_of_its_provider(spec_trees):
+    for name, root in spec_trees.items():
+        present = {provider for provider, path in CI_FILES.items() if (root / path).is_file()}
+        assert present == {ci_provider(name)}, name
+    assert {ci_provider(name) for name in SPEC_FILES} >= {"github", "gitlab"}, "a spec in specs/ per CI provider"
 
 
 def test_actionlint_finds_nothing(github_workflows):
