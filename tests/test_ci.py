@@ -1,4 +1,4 @@
-"""Generated CI: actionlint and the GitHub workflow schema find nothing; GitLab CI is well formed."""
+"""Generated CI: actionlint and the GitHub workflow schema find nothing; GitLab CI passes its schema and is well formed."""
 
 from __future__ import annotations
 
@@ -60,6 +60,11 @@ def github_workflows(spec_trees) -> list[Path]:
     return [path for root in spec_trees.values() for path in sorted((root / ".github/workflows").glob("*.yml"))]
 
 
+@pytest.fixture(scope="module")
+def gitlab_pipelines(spec_trees) -> list[Path]:
+    return [root / ".gitlab-ci.yml" for root in spec_trees.values() if (root / ".gitlab-ci.yml").is_file()]
+
+
 def test_every_spec_gets_the_ci_file_of_its_provider(spec_trees):
     for name, root in spec_trees.items():
         present = {provider for provider, path in CI_FILES.items() if (root / path).is_file()}
@@ -80,6 +85,23 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path):
 def test_github_workflow_schema_passes(github_workflows):
     result = workflow_schema(*github_workflows)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def gitlab_schema(*paths: Path) -> subprocess.CompletedProcess:
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run([str(tool), "--builtin-schema", "vendor.gitlab-ci", *map(str, paths)], capture_output=True, text=True)
+
+
+def test_gitlab_ci_schema_passes(gitlab_pipelines):
+    assert gitlab_pipelines, "no spec in specs/ generates GitLab CI"
+    result = gitlab_schema(*gitlab_pipelines)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gitlab_ci_schema_would_catch_a_broken_pipeline(tmp_path):
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text("check:\n  stage: check\n  scrpt: [echo]\n")
+    assert gitlab_schema(broken).returncode != 0, "the GitLab CI schema must report the unknown job key"
 
 
 def test_workflow_shape(tmp_path):
