@@ -1,4 +1,4 @@
-"""Generated CI: actionlint and the GitHub workflow schema find nothing; GitLab CI is well formed."""
+"""Generated CI: actionlint and the GitHub workflow schema find nothing; GitLab CI passes its schema and is well formed."""
 
 from __future__ import annotations
 
@@ -40,17 +40,36 @@ def workflow_schema(*paths: Path) -> subprocess.CompletedProcess:
     )
 
 
+def ci_provider(name: str) -> str:
+    """The spec's `output.ci.provider` (github when unset)."""
+    data = yaml.safe_load((SPECS / name).read_text(encoding="utf-8"))
+    return ((data.get("output") or {}).get("ci") or {}).get("provider", "github")
+
+
+SPEC_FILES = sorted(p.name for p in SPECS.glob("*.yaml"))
+CI_FILES = {"github": ".github/workflows/meshgen.yml", "gitlab": ".gitlab-ci.yml"}
+
+
 @pytest.fixture(scope="module")
-def github_workflows(tmp_path_factory) -> list[Path]:
-    paths = []
-    for name in sorted(p.name for p in SPECS.glob("*.yaml")):
-        root = build_tree(tmp_path_factory.mktemp(name), name)
-        paths.extend(sorted((root / ".github/workflows").glob("*.yml")))
-    return paths
+def spec_trees(tmp_path_factory) -> dict[str, Path]:
+    return {name: build_tree(tmp_path_factory.mktemp(name), name) for name in SPEC_FILES}
 
 
-def test_every_spec_gets_a_workflow(github_workflows):
-    assert len(github_workflows) == len(list(SPECS.glob("*.yaml")))
+@pytest.fixture(scope="module")
+def github_workflows(spec_trees) -> list[Path]:
+    return [path for root in spec_trees.values() for path in sorted((root / ".github/workflows").glob("*.yml"))]
+
+
+@pytest.fixture(scope="module")
+def gitlab_pipelines(spec_trees) -> list[Path]:
+    return [root / ".gitlab-ci.yml" for root in spec_trees.values() if (root / ".gitlab-ci.yml").is_file()]
+
+
+def test_every_spec_gets_the_ci_file_of_its_provider(spec_trees):
+    for name, root in spec_trees.items():
+        present = {provider for provider, path in CI_FILES.items() if (root / path).is_file()}
+        assert present == {ci_provider(name)}, name
+    assert {ci_provider(name) for name in SPEC_FILES} >= {"github", "gitlab"}, "a spec in specs/ per CI provider"
 
 
 def test_actionlint_finds_nothing(github_workflows):
@@ -66,6 +85,23 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path):
 def test_github_workflow_schema_passes(github_workflows):
     result = workflow_schema(*github_workflows)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def gitlab_schema(*paths: Path) -> subprocess.CompletedProcess:
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run([str(tool), "--builtin-schema", "vendor.gitlab-ci", *map(str, paths)], capture_output=True, text=True)
+
+
+def test_gitlab_ci_schema_passes(gitlab_pipelines):
+    assert gitlab_pipelines, "no spec in specs/ generates GitLab CI"
+    result = gitlab_schema(*gitlab_pipelines)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gitlab_ci_schema_would_catch_a_broken_pipeline(tmp_path):
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text("check:\n  stage: check\n  scrpt: [echo]\n")
+    assert gitlab_schema(broken).returncode != 0, "the GitLab CI schema must report the unknown job key"
 
 
 def test_workflow_shape(tmp_path):
