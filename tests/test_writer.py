@@ -149,14 +149,9 @@ def test_a_failure_midway_changes_nothing_on_disk(minimal_spec: Path, monkeypatc
     assert snapshot(root) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the writer creates the output root only as the parent of a nested file, so "
-    "`build --out` into a missing folder fails when the first file it writes sits at the root "
-    "(GitLab's .gitlab-ci.yml); when this passes, drop the marker and the mkdir in test_golden.build_tree",
-)
 def test_build_out_creates_a_missing_root_for_a_file_at_the_root(tmp_path: Path):
     spec = copy_spec("gitlab.yaml", tmp_path / "src")
     result = build(spec, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out/.gitlab-ci.yml").is_file()
+    assert not list((tmp_path / "out").glob("*.meshgen-tmp")), "no staged file is left behind"

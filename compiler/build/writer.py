@@ -173,7 +173,7 @@ def apply(result: WritePlan) -> None:
             if change.new is None:
                 continue
             target = root / change.path
-            created_dirs.extend(_make_parents(target.parent, root))
+            created_dirs.extend(_make_parents(target.parent))
             temp = target.with_name(f".{target.name}.meshgen-tmp")
             with open(temp, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(change.new)
@@ -199,10 +199,11 @@ def apply(result: WritePlan) -> None:
             _prune_empty(root / change.path, root)
 
 
-def _make_parents(folder: Path, root: Path) -> list[Path]:
+def _make_parents(folder: Path) -> list[Path]:
+    """Create the folder; return the folders that did not exist (the output root and above included), to remove on failure."""
     missing = []
     probe = folder
-    while probe != root and not probe.exists():
+    while not probe.exists():
         missing.append(probe)
         probe = probe.parent
     if missing:
