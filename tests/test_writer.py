@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-
 from conftest import copy_spec, run_cli
 from meshgen.build import writer
 
