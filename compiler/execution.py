@@ -28,6 +28,7 @@ from typing import Iterable
 from . import schedule
 from .analysis.stages import Stage
 from .ir import Environment, Spec
+from .warehouses import database_file
 
 EXECUTION_TIME = "{execution_time}"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -207,9 +208,8 @@ def _freshness_column(model) -> str:
 
 
 def database_path(spec: Spec, env: Environment) -> str:
-    """A DuckDB environment's database file, relative to the output root."""
-    gateway = spec.gateway(env.gateway)
-    return posixpath.normpath(posixpath.join(spec.project.spec_folder, str(gateway.get("path", "warehouse.duckdb"))))
+    """A local-file environment's database file (DuckDB's), relative to the output root."""
+    return posixpath.normpath(posixpath.join(spec.project.spec_folder, database_file(spec.gateway(env.gateway))))
 
 
 # -- the manifest ---------------------------------------------------------------
@@ -220,7 +220,7 @@ def manifest(spec: Spec) -> dict:
     for env in spec.environments:
         gateway = spec.gateway(env.gateway)
         entry = {"name": env.name, "gateway": gateway.name, "gateway_type": gateway.type}
-        if gateway.type == "duckdb":
+        if database_file(gateway):
             entry["database"] = database_path(spec, env)
         environments.append(entry)
     return {

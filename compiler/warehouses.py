@@ -8,7 +8,10 @@ schema allows has an entry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from .ir import Gateway
 
 # The versions meshgen's own tests run the generated projects with.
 SQLMESH_VERSION = "0.236.4"
@@ -30,6 +33,10 @@ class Warehouse:
     # dbt's upsert strategy: delete+insert where it is reliable and cheap, merge elsewhere.
     upsert: str = "merge"
     dbt_python: bool = False  # whether its dbt adapter runs Python models
+    # A warehouse that is a local file (DuckDB): the file a gateway without `path` uses. "" for servers.
+    default_file: str = ""
+    # Servers whose clients name the authentication method: (dbt's with a password, dbt's without, SQLMesh's with one).
+    auth_methods: tuple[str, str, str] | None = None
 
     @property
     def dbt_adapter(self) -> str:
@@ -52,6 +59,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             decimal_default=(18, 3),
             upsert="delete+insert",  # DuckDB's MERGE is recent
             dbt_python=True,
+            default_file="warehouse.duckdb",
         ),
         Warehouse(
             "postgres",
@@ -90,6 +98,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             profile_defaults={"port": 443, "http_scheme": "https"},
             target_schema="default",
             upsert="delete+insert",
+            auth_methods=("ldap", "none", "basic"),
         ),
     )
 }
@@ -98,3 +107,9 @@ INTEGER_KEYS = frozenset({"port"})
 
 def warehouse(gateway_type: str) -> Warehouse:
     return WAREHOUSES[gateway_type]
+
+
+def database_file(gateway: "Gateway") -> str:
+    """A local-file gateway's database file, relative to the spec's folder; "" for a server."""
+    default = warehouse(gateway.type).default_file
+    return str(gateway.get("path", default)) if default else ""

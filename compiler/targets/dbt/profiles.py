@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir import Environment, EnvRef
-from ...warehouses import INTEGER_KEYS, warehouse
+from ...warehouses import INTEGER_KEYS, database_file, warehouse
 from ..render import jinja_literal, render
 from .project import DbtProject, backfill_starts
 from .yaml import Jinja, dbt_text, dbt_yaml
@@ -43,18 +43,18 @@ def _output(project: DbtProject, environment: Environment) -> dict:
     spec = project.spec
     gateway = spec.gateway(environment.gateway)
     output: dict[str, Any] = {"type": gateway.type}
-    if gateway.type == "duckdb":
+    if database_file(gateway):
         # dbt (1.11) opens a relative path from the directory it is started in, not from the
         # project: anchor it at the folder of this profiles.yml, which is the project folder.
-        relative = spec.path_from(project.root, str(gateway.get("path", "warehouse.duckdb")))
+        relative = spec.path_from(project.root, database_file(gateway))
         output["path"] = Jinja("{{ flags.PROFILES_DIR }}/" + jinja_literal(relative))
     facts = warehouse(gateway.type)
     settings = {**facts.profile_defaults, **dict(gateway.settings)}
     for key, profile_key in facts.profile_keys.items():
         if key in settings:
             output[profile_key] = _profile_value(settings[key], integer=key in INTEGER_KEYS)
-    if gateway.type == "trino":
-        output["method"] = "ldap" if "password" in settings else "none"
+    if facts.auth_methods:
+        output["method"] = facts.auth_methods[0 if "password" in settings else 1]
     if facts.target_schema:
         output["schema"] = facts.target_schema
     else:  # BigQuery: a dataset instead

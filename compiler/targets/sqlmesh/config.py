@@ -7,7 +7,7 @@ from typing import Any
 
 from ...execution import ENVIRONMENT_OVERRIDE, project_start
 from ...ir import Environment, EnvRef, Gateway, Spec
-from ...warehouses import INTEGER_KEYS, warehouse
+from ...warehouses import INTEGER_KEYS, database_file, warehouse
 from ..files import GeneratedFile
 from ..render import render
 
@@ -29,17 +29,17 @@ def _setting(value: Any, integer: bool = False) -> tuple[str, Any]:
 
 def _connection(spec: Spec, gateway: Gateway) -> list[tuple[str, str, Any]]:
     """The gateway's connection as (key, how it is read, value) for config.py's template."""
-    if gateway.type == "duckdb":
-        path = spec.path_from(spec.output.sqlmesh, str(gateway.get("path", "warehouse.duckdb")))
-        items = [("type", "literal", "duckdb"), ("database", "path", path)]
+    if database_file(gateway):
+        path = spec.path_from(spec.output.sqlmesh, database_file(gateway))
+        items = [("type", "literal", gateway.type), ("database", "path", path)]
         if gateway.get("extensions"):
             items.append(("extensions", "literal", list(gateway.get("extensions"))))
         return items
     items = [("type", "literal", gateway.type)]
-    mapping = warehouse(gateway.type).sqlmesh_keys
-    items += [(mapping[key], *_setting(value, integer=key in INTEGER_KEYS)) for key, value in gateway.settings]
-    if gateway.type == "trino" and gateway.get("password"):
-        items.append(("method", "literal", "basic"))
+    facts = warehouse(gateway.type)
+    items += [(facts.sqlmesh_keys[key], *_setting(value, integer=key in INTEGER_KEYS)) for key, value in gateway.settings]
+    if facts.auth_methods and gateway.get("password"):
+        items.append(("method", "literal", facts.auth_methods[2]))
     # Import the warehouse driver when the gateway is used, not when the config loads:
     # working on dev must not need every environment's driver installed.
     return items + [("check_import", "literal", False)]
