@@ -224,6 +224,11 @@ def _seed_query(model: Model, spec: Spec) -> str:
     return generate(exp.select(*casts).from_(values), dialect, owned=True).rstrip()
 
 
+def _metadata(model: Model, spec: Spec) -> dict:
+    """What SQL and Python models alike say of themselves besides their kind."""
+    return {"model": model, "owner": semantics.owner(spec, model), "description": semantics.description(model), "stamp": stamp(model, spec.analysis)}
+
+
 def sql_model(model: Model, spec: Spec, memo: Memo) -> GeneratedFile:
     dialect = spec.project.dialect
     audits = [_sql_audit(name, args, dialect) for name, args in _audits(model.contract, spec.analysis, dialect)]
@@ -233,11 +238,8 @@ def sql_model(model: Model, spec: Spec, memo: Memo) -> GeneratedFile:
         query = _seed_query(model, spec) if inline_seed(model, spec.analysis, dialect) else None
     text = render(
         "sqlmesh/model.sql.j2",
-        model=model,
-        owner=semantics.owner(spec, model),
-        description=semantics.description(model),
+        **_metadata(model, spec),
         kind=_kind(model, spec),
-        stamp=stamp(model, spec.analysis),
         columns=_columns(model, spec.analysis, dialect),
         column_descriptions=[(identifier(n, dialect), t) for n, t in _column_descriptions(model)],
         audits=audits,
@@ -258,11 +260,8 @@ def python_model(model: Model, spec: Spec) -> GeneratedFile:
     depends_on = [f"{u.split('.')[0]}@{{{SUFFIX_VARIABLE}}}.{u.split('.')[1]}" if u in dbt_upstreams else u for u in upstreams]
     text = render(
         "sqlmesh/python_model.py.j2",
-        model=model,
-        owner=semantics.owner(spec, model),
-        description=semantics.description(model),
+        **_metadata(model, spec),
         kind=_python_kind(model, analysis),
-        stamp=stamp(model, analysis),
         time_env=EXECUTION_TIME_ENV,
         columns=[(c.name, sqlmesh_type(c.type, dialect)) for c in model.contract.columns],
         column_descriptions=_column_descriptions(model),
