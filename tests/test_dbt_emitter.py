@@ -34,6 +34,7 @@ def emit(spec) -> dict[str, str]:
 
 def dbt_render(text: str, **context) -> str:
     """Render like dbt does (its own Jinja environment), with stand-ins for what the file calls."""
+    pytest.importorskip("dbt")
     from dbt.clients.jinja import get_rendered
 
     return get_rendered(text, context)
