@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from benchmarks.generate import generate, write
+from synthetic import generate, write
 from conftest import run_cli
 from golden_tree import read_tree
 from meshgen import analysis
