@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .generate import DEFAULT_SEED
+from synthetic import DEFAULT_SEED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate" and args.models < 10:
         parser.error("--models must be at least 10")
     if args.command == "generate":
-        from .generate import generate, write
+        from synthetic import generate, write
 
         print(write(generate(args.models, args.seed), args.out))
         return 0

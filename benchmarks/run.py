@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from .generate import EDIT_FROM, EDIT_TO, edit_target, generate, write
+from synthetic import EDIT_FROM, EDIT_TO, edit_target, generate, write
 
 BIN = Path(sys.executable).parent
 PACKAGES = ["meshgen", "sqlglot", "sqlglotc", "pyyaml", "jinja2", "jsonschema", "typer",

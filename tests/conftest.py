@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlglot
 from typer.testing import CliRunner
 
 from meshgen.commands.cli import app
@@ -67,6 +69,41 @@ def local_prod(spec_path: Path) -> None:
     changed = text.replace("prod: {gateway: warehouse, dbt: {threads: 8}}", "prod: {gateway: local}")
     assert changed != text
     spec_path.write_text(changed, encoding="utf-8")
+
+
+class SqlParses:
+    """The SQL texts meshgen asked sqlglot to parse in this process, in order."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@pytest.fixture
+def sql_parses(monkeypatch) -> SqlParses:
+    """Count meshgen's SQL parses by spying on sqlglot's entry points; the real parser still runs.
+
+    A forked helper inherits the spy with its own copy of the list, so its parses never reach the
+    build's count: what a test reads is what the process it runs in parsed.
+    """
+    parses = SqlParses()
+    for name in ("parse", "parse_one"):
+        monkeypatch.setattr(sqlglot, name, _recording(getattr(sqlglot, name), parses.texts))
+    return parses
+
+
+def _recording(real, texts: list[str]):
+    @functools.wraps(real)
+    def spy(sql, *args, **kwargs):
+        # sqlglot itself calls parse_one for every string it turns into an expression (column
+        # names, type names); those are not the SQL parses a build is measured by.
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("meshgen."):
+            texts.append(sql)
+        return real(sql, *args, **kwargs)
+
+    return spy
 
 
 @pytest.fixture

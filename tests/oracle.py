@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import duckdb
+import pytest
 import yaml
+
+duckdb = pytest.importorskip("duckdb")
 
 import demo_data
 from conftest import copy_spec, local_prod

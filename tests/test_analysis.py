@@ -148,15 +148,27 @@ def test_contract_type_mismatch_is_an_error(tmp_path: Path):
     assert "column 'amount' is text (text) in the SQL but integer (number) in the contract" in text
 
 
-def test_unknown_types_are_fine(tmp_path: Path):
-    data = spec_with(
-        sql_model(
-            "s.a",
-            "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) AS position FROM raw.orders",
-            contract={"columns": {"order_id": "integer", "position": "bigint"}},
-        )
-    )
-    assert load_dict(tmp_path, data).analysis.models["s.a"].output[1].type == ""
+# Neither has a type any sqlglot can know: the source declares no columns, the function is the user's.
+UNTYPED = {
+    "a column of a source without columns": "SELECT o.order_id, e.payload FROM raw.orders AS o JOIN raw.events AS e ON e.order_id = o.order_id",
+    "a user-defined function": "SELECT order_id, shop_score(amount, customer_id) AS payload FROM raw.orders",
+}
+
+
+@pytest.mark.parametrize("sql", UNTYPED.values(), ids=UNTYPED.keys())
+def test_a_contract_column_whose_type_cannot_be_inferred_is_accepted(tmp_path: Path, sql: str):
+    """meshgen refuses only a mismatch it can see; what it cannot infer, the contract's type stands for."""
+    data = spec_with(sql_model("s.a", sql, contract={"columns": {"order_id": "integer", "payload": "bigint"}}))
+    data["sources"].append({"name": "raw.events"})
+    payload = load_dict(tmp_path, data).analysis.models["s.a"].output[1]
+    assert (payload.name, payload.type) == ("payload", ""), "the case is about a type that cannot be inferred"
+
+
+def test_a_contract_column_of_the_inferred_type_is_accepted(tmp_path: Path):
+    contract = {"columns": {"order_id": "integer", "doubled": "double"}}
+    data = spec_with(sql_model("s.a", "SELECT order_id, amount * 2 AS doubled FROM raw.orders", contract=contract))
+    output = load_dict(tmp_path, data).analysis.models["s.a"].output
+    assert [(c.name, c.type) for c in output] == [("order_id", "int"), ("doubled", "double")]
 
 
 def test_unknown_contract_types_are_refused(tmp_path: Path):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from conftest import copy_spec, run_cli
 from golden_tree import read_tree
-from meshgen.analysis import sql as sqlmod
 
 
 def build(spec: Path, *extra) -> str:
@@ -15,17 +14,17 @@ def build(spec: Path, *extra) -> str:
     return result.stdout
 
 
-def test_a_no_op_rebuild_parses_nothing(tmp_path):
+def test_a_no_op_rebuild_parses_nothing(tmp_path, sql_parses):
     spec = copy_spec("example.yaml", tmp_path)
     build(spec)
-    before = sqlmod.parse_count
+    before = len(sql_parses)
     assert build(spec).startswith("wrote 0, deleted 0, unchanged ")
-    assert sqlmod.parse_count == before
+    assert len(sql_parses) == before
     assert run_cli("build", spec, "--check").exit_code == 0
-    assert sqlmod.parse_count == before
+    assert len(sql_parses) == before
 
 
-def test_every_input_invalidates_the_cache(tmp_path):
+def test_every_input_invalidates_the_cache(tmp_path, sql_parses):
     spec = copy_spec("example.yaml", tmp_path)
     build(spec)
     before = read_tree(tmp_path)
@@ -43,9 +42,9 @@ def test_every_input_invalidates_the_cache(tmp_path):
     assert read_tree(tmp_path)["transforms/sqlmesh/models/ml/churn_scores.py"] != before["transforms/sqlmesh/models/ml/churn_scores.py"]
     sql_file = tmp_path / "sql/customer_dashboard.sql"
     sql_file.write_text(sql_file.read_text().replace("recommended_action", "recommended_action", 1) + "\n")
-    before = sqlmod.parse_count
+    before = len(sql_parses)
     build(spec)
-    assert sqlmod.parse_count > before, "a changed sql_file is parsed again"
+    assert len(sql_parses) > before, "a changed sql_file is parsed again"
 
 
 def test_hand_edits_are_still_caught_with_a_warm_cache(tmp_path):
@@ -71,16 +70,16 @@ def test_cached_and_cold_builds_are_byte_identical(tmp_path):
     assert read_tree(tmp_path / "warm") == read_tree(tmp_path / "cold")
 
 
-def rebuild_after(tmp_path: Path, name: str, old: str, new: str) -> list[str]:
+def rebuild_after(tmp_path: Path, sql_parses, old: str, new: str) -> list[str]:
     """Build the example, edit one model's SQL, rebuild: the models parsed by the rebuild."""
     spec = copy_spec("example.yaml", tmp_path / "warm")
     build(spec)
     text = spec.read_text()
     assert old in text
     spec.write_text(text.replace(old, new, 1))
-    first = len(sqlmod.parsed_models)
+    first = len(sql_parses)
     build(spec)
-    parsed = sqlmod.parsed_models[first:]
+    parsed = models_parsed(spec, sql_parses.texts[first:])
     cold = copy_spec("example.yaml", tmp_path / "cold")
     cold.write_text(spec.read_text())
     build(cold)
@@ -88,18 +87,26 @@ def rebuild_after(tmp_path: Path, name: str, old: str, new: str) -> list[str]:
     return parsed
 
 
-def test_changing_one_model_reanalyses_only_that_model(tmp_path):
-    parsed = rebuild_after(tmp_path, "staging.stg_accounts", "LOWER(product_type) AS product_type", "LOWER(TRIM(product_type)) AS product_type")
+def models_parsed(spec: Path, texts: list[str]) -> list[str]:
+    """The models whose SQL these are, in order; contract checks, also parsed, name no model."""
+    from meshgen.build.pipeline import resolve_spec
+
+    models = {model.sql.text: model.name for model in resolve_spec(spec).models if model.sql is not None}
+    return [models[text] for text in texts if text in models]
+
+
+def test_changing_one_model_reanalyses_only_that_model(tmp_path, sql_parses):
+    parsed = rebuild_after(tmp_path, sql_parses, "LOWER(product_type) AS product_type", "LOWER(TRIM(product_type)) AS product_type")
     assert parsed == ["staging.stg_accounts"]
 
 
-def test_a_changed_output_reanalyses_the_model_and_its_downstream(tmp_path):
+def test_a_changed_output_reanalyses_the_model_and_its_downstream(tmp_path, sql_parses):
     from meshgen.analysis.impact import downstream_closure
     from meshgen.build.pipeline import load
 
     spec = load(copy_spec("example.yaml", tmp_path / "probe"))
     downstream = set(downstream_closure(spec, ["staging.stg_accounts"]))
-    parsed = rebuild_after(tmp_path, "staging.stg_accounts", "LOWER(product_type) AS product_type", "UPPER(product_type) || '' AS product_type, 1 AS product_rank")
+    parsed = rebuild_after(tmp_path, sql_parses, "LOWER(product_type) AS product_type", "UPPER(product_type) || '' AS product_type, 1 AS product_rank")
     assert parsed[0] == "staging.stg_accounts"
     assert set(parsed[1:]) <= downstream and parsed[1:], parsed
     assert len(parsed) == len(set(parsed)), "no model is parsed twice"

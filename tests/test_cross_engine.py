@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
+
+duckdb = pytest.importorskip("duckdb")
 
 import demo_data
 from conftest import copy_spec, local_prod

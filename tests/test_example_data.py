@@ -14,8 +14,9 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
+
+duckdb = pytest.importorskip("duckdb")
 
 import demo_data
 import example_expected as expected

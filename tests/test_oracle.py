@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import oracle
-from benchmarks.generate import generate, next_day, raw_data, write
+from synthetic import generate, next_day, raw_data, write
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("oracle")]
 

@@ -21,8 +21,9 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
-import duckdb
 import pytest
+
+duckdb = pytest.importorskip("duckdb")
 
 import oracle
 from conftest import REPO, copy_spec, load_dict, spec_with

@@ -8,13 +8,12 @@ import time
 
 import pytest
 
-from benchmarks.generate import generate, write
+from synthetic import generate, write
 from conftest import run_cli
 from golden_tree import read_tree
 from meshgen import analysis
 from meshgen.build import parallel
 from meshgen.build.pipeline import load
-from meshgen.analysis import sql as sqlmod
 
 pytestmark = pytest.mark.skipif(not parallel._can_fork(), reason="helpers need fork (Linux)")
 
@@ -65,16 +64,16 @@ def test_a_build_with_a_helper_is_byte_identical_to_one_without(tmp_path, forks,
     assert read_tree(tmp_path / "alone") == helped
 
 
-def test_what_the_helper_computed_is_remembered_for_the_next_build(tmp_path, forks):
+def test_what_the_helper_computed_is_remembered_for_the_next_build(tmp_path, forks, sql_parses):
     spec = write(generate(120, seed=3), tmp_path)
-    before = sqlmod.parse_count
+    before = len(sql_parses)
     build(spec)
-    parsed_here = sqlmod.parse_count - before
+    parsed_here = len(sql_parses) - before
     spec.write_text(spec.read_text() + "\n")  # new bytes, no model changed
-    before = sqlmod.parse_count
+    before = len(sql_parses)
     assert build(spec).startswith("wrote 0, deleted 0,")
     assert len(forks) == 1, "the rebuild has nothing to share"
-    assert 0 < parsed_here < 100 and sqlmod.parse_count == before, "the helper parsed the dbt models; all is remembered"
+    assert 0 < parsed_here < 100 and len(sql_parses) == before, "the helper parsed the dbt models; all is remembered"
 
 
 def test_errors_found_by_the_helper_are_reported(tmp_path, forks, monkeypatch):

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import jsonschema
 import pytest
+
+duckdb = pytest.importorskip("duckdb")
 
 import demo_data
 from conftest import REPO, copy_spec, run_cli

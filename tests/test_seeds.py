@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
+
+duckdb = pytest.importorskip("duckdb")
 
 import oracle
 from conftest import error_text, load_dict, spec_with, write_spec

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+duckdb = pytest.importorskip("duckdb")
 
 import demo_data
 from conftest import copy_spec, load_dict, local_prod, spec_with, write_spec
@@ -128,6 +129,7 @@ def config_for(folder: Path, gateways: dict) -> Path:
 
 
 def test_config_maps_every_gateway_type(tmp_path):
+    pytest.importorskip("sqlmesh")
     from sqlmesh.core.config import Config
     from sqlmesh.core.config.loader import load_config_from_paths
 
@@ -232,6 +234,7 @@ def _model_files(tmp_path: Path, description: str, owner: str, column_descriptio
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(description=HOSTILE, owner=HOSTILE, column_description=HOSTILE)
 def test_hostile_text_round_trips_through_sqlmesh(tmp_path_factory, description, owner, column_description):
+    pytest.importorskip("sqlmesh")
     from sqlmesh.core.dialect import parse
     from sqlmesh.core.model import load_sql_based_model
 

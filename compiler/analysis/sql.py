@@ -16,10 +16,6 @@ from ..errors import Diagnostic, Location
 from ..ir import Model
 from ..sqltext import generate
 
-# Real parses, counted and named: tests assert what a build parses (once each, or only what changed).
-parse_count = 0
-parsed_models: list[str] = []
-
 Schema = dict[str, dict[str, dict[str, str]]]  # schema -> table -> column -> type
 
 
@@ -31,9 +27,6 @@ class OutputColumn:
 
 def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic]]:
     """The model's SELECT as an AST, or diagnostics at the offending spec or file line."""
-    global parse_count
-    parse_count += 1
-    parsed_models.append(model.name)
     sql = model.sql
     try:
         statements = [s for s in sqlglot.parse(sql.text, dialect=dialect) if s is not None]
@@ -55,8 +48,6 @@ def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic
 
 def parse_condition(text: str, dialect: str) -> exp.Expression | None:
     """A contract `check`: one boolean expression, no statements, no subqueries."""
-    global parse_count
-    parse_count += 1
     try:
         parsed = sqlglot.parse_one(text, dialect=dialect, into=exp.Condition)
     except SqlglotError:
