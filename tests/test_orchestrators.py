@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -28,7 +27,7 @@ duckdb = pytest.importorskip("duckdb")
 import oracle
 from conftest import REPO, copy_spec, load_dict, spec_with
 from meshgen.targets import orchestration
-from meshgen.build.pipeline import build, load
+from meshgen.build.pipeline import load
 
 AIRFLOW_REQUIREMENT = "apache-airflow==3.3.*"
 DAGSTER_REQUIREMENT = "dagster==1.13.*"
