@@ -308,6 +308,13 @@ class Spec:
     def model(self, name: str) -> Model | None:
         return self._models_by_name.get(name)
 
+    @cached_property
+    def _sources_by_name(self) -> dict[str, Source]:
+        return {s.name: s for s in self.sources}
+
+    def source(self, name: str) -> Source | None:
+        return self._sources_by_name.get(name)
+
     def require_model(self, name: str) -> Model:
         """The model, or a user error naming the closest model (for names typed on the command line)."""
         model = self.model(name)

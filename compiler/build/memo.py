@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -32,6 +33,7 @@ class Memo:
     def __init__(self, entries: dict[str, Any] | None = None):
         self._earlier = entries or {}
         self._used: dict[str, Any] = {}
+        self._keys: dict[tuple, str] = {}  # keys already hashed in this build, for inputs that can be dict keys
 
     @staticmethod
     def key(*parts: Any) -> str:
@@ -46,20 +48,26 @@ class Memo:
         the key. A field with `compare=False` is derived from the others (a parse
         of a text that is itself a field) and stays out of the key.
         """
-        return self.get(self.step_key(step, given), lambda: step(given))
+        return self.get(self._key_of(step, given), lambda: step(given))
 
     def knows(self, step: Callable[[Given], Any], given: Given) -> bool:
-        key = self.step_key(step, given)
+        key = self._key_of(step, given)
         return key in self._used or key in self._earlier
+
+    def _key_of(self, step: Callable[[Given], Any], given: Given) -> str:
+        """The step's key, hashed once per build for an input asked about twice (the helper decision, then the step)."""
+        try:
+            return self._keys[step, given]
+        except KeyError:
+            key = self._keys[step, given] = self.step_key(step, given)
+            return key
+        except TypeError:  # an input holding a dict or a list: not a dict key, and not asked about twice
+            return self.step_key(step, given)
 
     @staticmethod
     def step_key(step: Callable[[Given], Any], given: Given) -> str:
-        if not inspect.isfunction(step) or step.__closure__ or "." in step.__qualname__:
-            raise TypeError(f"a remembered step is a module-level function of its input alone, not {step!r}")
-        if not (dataclasses.is_dataclass(given) and given.__dataclass_params__.frozen):
-            raise TypeError(f"a remembered step's input is a frozen dataclass, not {type(given).__name__}")
-        fields = [(f.name, getattr(given, f.name)) for f in dataclasses.fields(given) if f.compare]
-        return Memo.key(f"{step.__module__}.{step.__qualname__}", type(given).__qualname__, fields)
+        name, fields = _step_shape(step, type(given))
+        return Memo.key(name, [(field, getattr(given, field)) for field in fields])
 
     def get(self, key: str, compute: Callable[[], Any]) -> Any:
         """The remembered value, or compute it; a None result (a failure) is not remembered."""
@@ -94,3 +102,14 @@ class Memo:
         temp = target.with_name(target.name + ".tmp")
         temp.write_text(json.dumps(self._used, sort_keys=True, separators=(",", ":")), encoding="utf-8")
         os.replace(temp, target)
+
+
+@lru_cache(maxsize=None)
+def _step_shape(step: Callable, given_type: type) -> tuple[str, tuple[str, ...]]:
+    """A remembered step's name and the fields of its input that make the key, once each step is checked."""
+    if not inspect.isfunction(step) or step.__closure__ or "." in step.__qualname__:
+        raise TypeError(f"a remembered step is a module-level function of its input alone, not {step!r}")
+    if not (dataclasses.is_dataclass(given_type) and given_type.__dataclass_params__.frozen):
+        raise TypeError(f"a remembered step's input is a frozen dataclass, not {given_type.__name__}")
+    fields = tuple(f.name for f in dataclasses.fields(given_type) if f.compare)
+    return f"{step.__module__}.{step.__qualname__}:{given_type.__qualname__}", fields

@@ -34,7 +34,7 @@ def table_columns(spec: Spec, name: str) -> tuple[TableColumn, ...]:
 
     A seed's come in the file's order, typed by its contract or its values.
     """
-    source = next((s for s in spec.sources if s.name == name), None)
+    source = spec.source(name)
     if source is not None:
         return tuple(TableColumn(c.name, c.type, c.description) for c in source.columns)
     model = spec.model(name)

@@ -7,6 +7,7 @@ the contract documents as ODCS quality rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Union
 
 from ..ir import Column, Contract
@@ -46,7 +47,8 @@ class Expression:
 Check = Union[NotNull, Unique, AcceptedValues, Range, Expression]
 
 
-def column_checks(column: Column) -> list[Check]:
+@lru_cache(maxsize=1 << 14)
+def column_checks(column: Column) -> tuple[Check, ...]:
     """A column's checks: not null and unique first (a primary key is both), then its constraints in order."""
     checks: list[Check] = []
     if column.not_null:
@@ -60,7 +62,7 @@ def column_checks(column: Column) -> list[Check]:
             checks.append(Range(column.name, constraint.low, constraint.high))
         elif constraint.kind == "check":
             checks.append(Expression(column.name, constraint.expression))
-    return checks
+    return tuple(checks)
 
 
 def contract_checks(contract: Contract | None) -> list[Check]:

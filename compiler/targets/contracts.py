@@ -6,11 +6,12 @@ these without knowing meshgen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from posixpath import join
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from ..build.memo import Memo
 from ..ir import Column, Contract, Spec
 from ..semantics.checks import AcceptedValues, Expression, Range, column_checks
 from ..semantics.types import logical_type
@@ -18,28 +19,42 @@ from ..sqltext import generate, identifier_node
 from .files import GeneratedFile
 from .render import render
 
-if TYPE_CHECKING:
-    from ..build.memo import Memo
 
-
-def quality_rules(column: Column, table: str, spec: Spec) -> list[dict]:
+def quality_rules(column: Column, table: str, spec: Spec, memo: Memo) -> list[dict]:
     """A column's checks beyond required/unique/primaryKey, as ODCS quality rules (SQL in the project's dialect)."""
     rules = []
     for check in column_checks(column):
         if isinstance(check, AcceptedValues):
             rules.append({"type": "library", "metric": "invalidValues", "arguments": {"validValues": list(check.values)}, "mustBe": 0})
-        elif isinstance(check, Range):
-            rules.append({"type": "sql", "query": _rows_where(_outside(check, spec), table, spec), "mustBe": 0})
-        elif isinstance(check, Expression):
-            failing = exp.Not(this=exp.Paren(this=spec.analysis.checks[check.text].copy()))
-            rules.append(
-                {"type": "sql", "description": f"check: {check.text}", "query": _rows_where(failing, table, spec), "mustBe": 0}
-            )
+        elif isinstance(check, (Range, Expression)):
+            parsed = spec.analysis.checks[check.text] if isinstance(check, Expression) else None
+            query = memo.cached(_failing_rows_query, _RuleInput(spec.project.dialect, table, check, parsed))
+            described = {"description": f"check: {check.text}"} if isinstance(check, Expression) else {}
+            rules.append({"type": "sql", **described, "query": query, "mustBe": 0})
     return rules
 
 
-def _outside(check: Range, spec: Spec) -> exp.Expression:
-    column = exp.column(identifier_node(check.column, spec.project.dialect))
+@dataclass(frozen=True)
+class _RuleInput:
+    dialect: str
+    table: str
+    check: Range | Expression
+    condition: exp.Expression | None = field(compare=False)  # an Expression's text, parsed
+
+
+def _failing_rows_query(given: _RuleInput) -> str:
+    """`SELECT COUNT(*)` of the table's rows that fail the check."""
+    if isinstance(given.check, Range):
+        failing = _outside(given.check, given.dialect)
+    else:
+        failing = exp.Not(this=exp.Paren(this=given.condition.copy()))
+    parts = [identifier_node(part, given.dialect) for part in given.table.split(".", 1)]
+    name = exp.Table(this=parts[-1], db=parts[0] if len(parts) == 2 else None)
+    return generate(exp.select(exp.Count(this=exp.Star())).from_(name).where(failing), given.dialect, pretty=False)
+
+
+def _outside(check: Range, dialect: str) -> exp.Expression:
+    column = exp.column(identifier_node(check.column, dialect))
     bounds = []
     if check.low is not None:
         bounds.append(exp.LT(this=column.copy(), expression=exp.Literal.number(check.low)))
@@ -48,15 +63,7 @@ def _outside(check: Range, spec: Spec) -> exp.Expression:
     return exp.or_(*bounds)
 
 
-def _rows_where(condition: exp.Expression, table: str, spec: Spec) -> str:
-    """`SELECT COUNT(*)` of the table's rows meeting the condition: the rule's failing rows."""
-    dialect = spec.project.dialect
-    parts = [identifier_node(part, dialect) for part in table.split(".", 1)]
-    name = exp.Table(this=parts[-1], db=parts[0] if len(parts) == 2 else None)
-    return generate(exp.select(exp.Count(this=exp.Star())).from_(name).where(condition), dialect, pretty=False)
-
-
-def _objects(contract: Contract, spec: Spec, producers: tuple[str, ...]) -> list[dict]:
+def _objects(contract: Contract, spec: Spec, producers: tuple[str, ...], memo: Memo) -> list[dict]:
     """The tables the contract describes (its producers' or, without any, the contract itself), with each column's rules."""
     tables = [(spec.model(n).table, n, spec.model(n).description) for n in producers] or [(contract.name, "", contract.description)]
     return [
@@ -64,14 +71,14 @@ def _objects(contract: Contract, spec: Spec, producers: tuple[str, ...]) -> list
             "name": name,
             "physical_name": physical_name,
             "description": description,
-            "quality": {c.name: quality_rules(c, physical_name or contract.name, spec) for c in contract.columns},
+            "quality": {c.name: quality_rules(c, physical_name or contract.name, spec, memo) for c in contract.columns},
         }
         for name, physical_name, description in tables
     ]
 
 
-def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
-    """The files; nothing here costs enough to remember (`memo` is unused)."""
+def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
+    memo = memo or Memo()
     producers = spec.contract_producers()
     files = []
     for contract in spec.contracts:
@@ -80,7 +87,7 @@ def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
         text = render(
             "contracts/contract.odcs.yaml.j2",
             contract=contract,
-            objects=_objects(contract, spec, made_by),
+            objects=_objects(contract, spec, made_by, memo),
             producers=list(made_by),
             domain=domains[0] if len(domains) == 1 else "",
             logical_types={c.name: logical_type(c.type) for c in contract.columns},

@@ -25,7 +25,7 @@ def external_models(spec: Spec, sqlmesh_models: list[Model]) -> GeneratedFile:
     tables = []
     for name in read:
         if name not in analysis.models:
-            source = next(s for s in spec.sources if s.name == name)
+            source = spec.source(name)
             tables.append({"name": name, "gateway": "", "description": source.description, "columns": _columns_of(spec, name)})
         elif analysis.engine(name) == "dbt":
             for env, env_name in zip(spec.environments, _environment_names(spec, name)):
