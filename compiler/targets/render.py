@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from ..build.resources import resource_dir
 from .yaml import to_yaml, yaml_flow, yaml_scalar
+
+if TYPE_CHECKING:  # Jinja is imported on the first render: `meshgen validate` imports the targets and renders nothing
+    import jinja2
+
 
 def sql_string(value: Any) -> str:
     """A SQL string literal in standard syntax: quotes doubled."""
@@ -34,7 +36,9 @@ def python_literal(value: Any) -> str:
 
 def _defined(value: Any) -> None:
     """A template's missing variable fails the render (repr() of an undefined value would print `Undefined`)."""
-    if isinstance(value, jinja2.Undefined):
+    from jinja2 import Undefined
+
+    if isinstance(value, Undefined):
         value._fail_with_undefined_error()
 
 
@@ -97,6 +101,8 @@ def python_safe_literal(value: Any) -> str:
 
 @cache
 def environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
         undefined=jinja2.StrictUndefined,
@@ -123,6 +129,8 @@ class TemplateError(RuntimeError):
 
 
 def render(template: str, **context: Any) -> str:
+    import jinja2
+
     try:
         return environment().get_template(template).render(**context)
     except jinja2.TemplateError as error:
@@ -131,7 +139,9 @@ def render(template: str, **context: Any) -> str:
 
 def _where(template: str, error: jinja2.TemplateError) -> str:
     """`name:line` of the innermost template frame the error passed through (an include's, if there)."""
-    if isinstance(error, jinja2.TemplateSyntaxError):
+    from jinja2 import TemplateSyntaxError
+
+    if isinstance(error, TemplateSyntaxError):
         return f"{error.name or template}:{error.lineno}"
     templates, where = Path(resource_dir("templates")).resolve(), template
     frame = error.__traceback__
