@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from .analysis.result import Analysis
 
 ENGINES = ("sqlmesh", "dbt")
-KINDS = ("full", "view", "incremental_by_time_range", "incremental_by_unique_key", "scd_type_2", "seed")
-TIME_KINDS = ("incremental_by_time_range",)
-KEYED_KINDS = ("incremental_by_unique_key", "scd_type_2")
 
 
 @dataclass(frozen=True)

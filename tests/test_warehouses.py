@@ -1,10 +1,11 @@
-"""The warehouse table: one entry per gateway type the spec language allows, and each complete."""
+"""The tables of facts (warehouses, kinds): one entry per value the spec language allows, and each complete."""
 
 from __future__ import annotations
 
 import json
 
 from meshgen.build.resources import schema_path
+from meshgen.semantics.kinds import KIND_KEYS, KINDS
 from meshgen.warehouses import WAREHOUSES
 
 
@@ -21,8 +22,14 @@ def test_every_connection_key_of_the_schema_reaches_both_engines():
     definitions = _schema()["$defs"]
     for name, facts in WAREHOUSES.items():
         keys = set(definitions[f"{name}Gateway"]["properties"]) - {"type"}
-        if name == "duckdb":  # the file path is placed by each target itself
+        if facts.default_file:  # the file path is placed by each target itself
             keys -= {"path"}
         assert keys <= set(facts.profile_keys), (name, keys - set(facts.profile_keys))
-        if name != "duckdb":
+        if not facts.default_file:
             assert keys <= set(facts.sqlmesh_keys), (name, keys - set(facts.sqlmesh_keys))
+
+
+def test_every_kind_of_the_schema_has_an_entry_and_its_keys_are_model_keys():
+    model = _schema()["$defs"]["model"]["properties"]
+    assert sorted(model["kind"]["enum"]) == sorted(KINDS)
+    assert set(KIND_KEYS) <= set(model), set(KIND_KEYS) - set(model)

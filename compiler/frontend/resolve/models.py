@@ -9,7 +9,8 @@ from pathlib import Path, PurePosixPath
 
 from ... import schedule
 from ...errors import Location, did_you_mean
-from ...ir import KEYED_KINDS, TIME_KINDS, Contract, Model, Project, SqlText, UnitTest
+from ...ir import Contract, Model, Project, SqlText, UnitTest
+from ...semantics.kinds import KIND_KEYS, KINDS, kind_facts, kinds_taking
 from .. import seeds
 from ..loader import JsonPath
 from .base import ResolverBase
@@ -41,9 +42,9 @@ class ModelSections(ResolverBase):
         resources = raw.get("resources", {})
         unique_key = raw.get("unique_key", ())
         cron = self._cron(raw, path)
-        start = raw.get("start", project.start if kind in TIME_KINDS + KEYED_KINDS else "")
+        start = raw.get("start", project.start if kind_facts(kind).starts else "")
         self._check_date(raw.get("start"), path + ("start",))
-        if kind in TIME_KINDS and not start:
+        if kind_facts(kind).needs_start and not start:
             self.error(
                 path + ("kind",),
                 f"model '{name}' is {kind} but has no start date",
@@ -107,16 +108,12 @@ class ModelSections(ResolverBase):
             self.error(path + ("language",), f"model '{name}' says `language: sql` but has `python`")
 
     def _check_kind_fields(self, raw: dict, path: JsonPath, kind: str, language: str) -> None:
-        needs = {"incremental_by_time_range": "time_column", "incremental_by_unique_key": "unique_key", "scd_type_2": "unique_key"}
-        required = needs.get(kind)
-        if required and required not in raw:
-            self.error(path + ("kind",), f"kind {kind} needs `{required}`", f"add `{required}: <column>` to model '{raw['name']}'")
-        for key, kinds in (
-            ("time_column", TIME_KINDS),
-            ("lookback", TIME_KINDS),
-            ("unique_key", KEYED_KINDS),
-            ("updated_at", ("scd_type_2",)),
-        ):
+        facts = kind_facts(kind)
+        for required in facts.keys:
+            if required not in raw:
+                self.error(path + ("kind",), f"kind {kind} needs `{required}`", f"add `{required}: <column>` to model '{raw['name']}'")
+        for key in KIND_KEYS:
+            kinds = kinds_taking(key)
             if key in raw and kind not in kinds:
                 self.error(
                     path + (key,),
@@ -124,12 +121,9 @@ class ModelSections(ResolverBase):
                     f"remove `{key}` or set `kind: {kinds[0]}`",
                     at_key=True,
                 )
-        if language == "python" and kind not in ("full", "incremental_by_time_range"):
-            self.error(
-                path + ("kind",),
-                f"a Python model cannot be of kind {kind}",
-                "Python models are `full` or `incremental_by_time_range`",
-            )
+        if language == "python" and not facts.python:
+            allowed = [f"`{k.name}`" for k in KINDS.values() if k.python]
+            self.error(path + ("kind",), f"a Python model cannot be of kind {kind}", f"Python models are {' or '.join(allowed)}")
 
     def _cron(self, raw: dict, path: JsonPath) -> str:
         cron = raw.get("cron", "@daily")

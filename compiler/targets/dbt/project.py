@@ -9,6 +9,7 @@ from typing import Any
 from ... import semantics
 from ...build.memo import Memo
 from ...ir import Model, Spec
+from ...semantics.kinds import kind_facts
 from ...semantics.types import type_class, warehouse_type
 from ...sqltext import generate, literal
 from .yaml import remembered_yaml
@@ -83,7 +84,7 @@ class DbtProject:
 
     @staticmethod
     def resource(model: Model) -> str:
-        return {"seed": "seed", "scd_type_2": "snapshot"}.get(model.kind, "model")
+        return kind_facts(model.kind).dbt_resource
 
     def folder(self, model: Model) -> str:
         return posixpath.join(self.root, self.resource(model) + "s", model.schema)

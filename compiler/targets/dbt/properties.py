@@ -10,6 +10,7 @@ from ... import semantics
 from ...execution import EXECUTION_TIME_VAR
 from ...ir import Column, Model
 from ...semantics.checks import AcceptedValues, Check, Expression, NotNull, Range, Unique, column_checks
+from ...semantics.kinds import kind_facts
 from ..files import GeneratedFile
 from ..render import render
 from .project import DbtProject, sqlmesh_source
@@ -132,7 +133,7 @@ def _column_constraints(column: Column) -> list[dict]:
 
 def _enforces_constraints(model: Model) -> bool:
     """Warehouse constraints need a table dbt creates from SQL (not a view, seed, snapshot or Python)."""
-    return model.language == "sql" and model.kind not in ("view", "seed", "scd_type_2")
+    return model.language == "sql" and kind_facts(model.kind).dbt_materialized in ("table", "incremental")
 
 
 def unit_tests(project: DbtProject, model: Model) -> list[dict]:

@@ -12,6 +12,7 @@ from sqlglot import exp
 
 from ...ir import Model
 from ...sqltext import generate, rewrite_tables, with_time_range
+from ...semantics.kinds import kind_facts
 from ...warehouses import warehouse
 from ..files import GeneratedFile
 from ..render import Code, jinja_literal, render
@@ -146,11 +147,10 @@ def _upsert_strategy(project: DbtProject) -> str:
 
 def model_config(project: DbtProject, model: Model) -> list[tuple[str, Any]]:
     """`config()` arguments of a SQL model, as (key, value): plain values, or `Code` dbt evaluates."""
-    if model.kind == "view":
-        return [("materialized", "view")]
+    materialized = ("materialized", kind_facts(model.kind).dbt_materialized)
     if model.kind == "incremental_by_time_range":
         return [
-            ("materialized", "incremental"),
+            materialized,
             ("incremental_strategy", "meshgen_time_range"),
             ("meshgen_time_range", time_range_config(project, model)),
             ("post_hook", "{{ meshgen_record_time_range() }}"),
@@ -159,12 +159,12 @@ def model_config(project: DbtProject, model: Model) -> list[tuple[str, Any]]:
     if model.kind == "incremental_by_unique_key":
         key = model.unique_key[0] if len(model.unique_key) == 1 else list(model.unique_key)
         return [
-            ("materialized", "incremental"),
+            materialized,
             ("incremental_strategy", _upsert_strategy(project)),
             ("unique_key", key),
             ("on_schema_change", "fail"),
         ]
-    return [("materialized", "table")]
+    return [materialized]
 
 
 def _python_model(project: DbtProject, model: Model) -> str:

@@ -16,6 +16,7 @@ from ...execution import EXECUTION_TIME_ENV
 from ...frontend import seeds
 from ...ir import Contract, Model, Spec
 from ...semantics.checks import AcceptedValues, Expression, NotNull, Range, Unique, contract_checks
+from ...semantics.kinds import kind_facts
 from ...semantics.types import sqlmesh_type, type_class
 from ...sqltext import generate, identifier, literal, rewrite_tables, with_time_range
 from ..files import GeneratedFile
@@ -53,27 +54,27 @@ def _kind(model: Model, spec: Spec) -> Kind:
         if inline_seed(model, spec.analysis, dialect):
             return Kind("FULL")
         path = spec.path_from(posixpath.join(spec.output.sqlmesh, "models", model.schema), model.seed_file)
-        return Kind("SEED", (("path", sql_string(path)), _CSV_SETTINGS))
+        return Kind(kind_facts(model.kind).sqlmesh, (("path", sql_string(path)), _CSV_SETTINGS))
     if model.kind == "incremental_by_time_range":
         lookback = spec.analysis.models[model.name].lookback
-        return Kind("INCREMENTAL_BY_TIME_RANGE", (("time_column", identifier(model.time_column, dialect)),) + ((("lookback", lookback),) if lookback else ()))
+        return Kind(kind_facts(model.kind).sqlmesh, (("time_column", identifier(model.time_column, dialect)),) + ((("lookback", lookback),) if lookback else ()))
     if model.kind in ("incremental_by_unique_key", "scd_type_2"):
         keys = ", ".join(identifier(k, dialect) for k in model.unique_key)
         unique_key = ("unique_key", keys if len(model.unique_key) == 1 else f"({keys})")
         if model.kind == "incremental_by_unique_key":
-            return Kind("INCREMENTAL_BY_UNIQUE_KEY", (unique_key,))
+            return Kind(kind_facts(model.kind).sqlmesh, (unique_key,))
         # The first version of a row is valid from its own updated_at, as in a dbt snapshot.
         updated_at = identifier(model.updated_at, dialect)
-        return Kind("SCD_TYPE_2_BY_TIME", (unique_key, ("updated_at_name", updated_at), ("updated_at_as_valid_from", "TRUE")))
-    return Kind(model.kind.upper())
+        return Kind(kind_facts(model.kind).sqlmesh, (unique_key, ("updated_at_name", updated_at), ("updated_at_as_valid_from", "TRUE")))
+    return Kind(kind_facts(model.kind).sqlmesh)
 
 
 def _python_kind(model: Model, analysis: Analysis) -> Kind:
     """A Python model's kind, as the `@model` decorator takes it."""
     if model.kind != "incremental_by_time_range":
-        return Kind("FULL")
+        return Kind(kind_facts(model.kind).sqlmesh)
     lookback = analysis.models[model.name].lookback
-    return Kind("INCREMENTAL_BY_TIME_RANGE", (("time_column", model.time_column),) + ((("lookback", lookback),) if lookback else ()))
+    return Kind(kind_facts(model.kind).sqlmesh, (("time_column", model.time_column),) + ((("lookback", lookback),) if lookback else ()))
 
 
 def inline_seed(model: Model, analysis: Analysis, dialect: str) -> bool:
