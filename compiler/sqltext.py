@@ -1,4 +1,4 @@
-"""SQL generation shared by the emitters: one generator per dialect, reused.
+"""SQL generation shared by the targets: one generator per dialect, reused.
 
 Building a sqlglot generator is costly (measured ~7 ms with the compiled
 sqlglot); reusing one per dialect keeps generation near 1 ms per model.

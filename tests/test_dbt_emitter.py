@@ -1,4 +1,4 @@
-"""The dbt emitter on small specs: wiring, schema YAML, profiles, kinds, escaping, and real `dbt parse`."""
+"""The dbt target on small specs: wiring, schema YAML, profiles, kinds, escaping, and real `dbt parse`."""
 
 from __future__ import annotations
 

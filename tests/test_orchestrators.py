@@ -60,7 +60,7 @@ def hostile_spec(folder: Path):
 
 
 def write_orchestration(spec, root: Path) -> dict[str, str]:
-    """Only this emitter's files, written under root: {path: text}."""
+    """Only this target's files, written under root: {path: text}."""
     files = {f.path: f.text for f in orchestration.emit(spec)}
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)

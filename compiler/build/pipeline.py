@@ -132,7 +132,7 @@ def _refuse_collisions(files: list[GeneratedFile]) -> None:
     seen: set[str] = set()
     for file in files:
         if file.path in seen:
-            raise RuntimeError(f"two emitters generate {file.path}")
+            raise RuntimeError(f"two targets generate {file.path}")
         seen.add(file.path)
 
 

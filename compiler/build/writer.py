@@ -1,4 +1,4 @@
-"""The one final stage every emitter goes through.
+"""The one final stage every target goes through.
 
 It owns what it wrote: `.meshgen/manifest.json` records path -> sha256 of
 every generated file. From that record it knows which files it may replace

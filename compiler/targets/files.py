@@ -1,4 +1,4 @@
-"""What every emitter returns, and the header that marks a file as generated."""
+"""What every target returns, and the header that marks a file as generated."""
 
 from __future__ import annotations
 
