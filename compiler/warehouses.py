@@ -19,6 +19,22 @@ DBT_CORE_VERSION = "1.11.16"
 
 
 @dataclass(frozen=True)
+class MissingOverload:
+    """A call the warehouse has no function for with these argument types (found on sqlglot's typed tree).
+
+    `function` is sqlglot's expression class (`Round` for ROUND, `Mod` for %); `arguments`
+    maps its argument names to a type family ("float", "boolean", "*" for any). With `cast`, the
+    float arguments are cast to it and the result back to its own type, which keeps the value
+    and type the other warehouses compute; without, the spec must change (`hint`).
+    """
+
+    function: str
+    arguments: Mapping[str, str]
+    cast: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
 class Warehouse:
     name: str  # the gateway `type`
     dbt_adapter_version: str  # of the dbt-<name> package
@@ -37,11 +53,31 @@ class Warehouse:
     default_file: str = ""
     # Servers whose clients name the authentication method: (dbt's with a password, dbt's without, SQLMesh's with one).
     auth_methods: tuple[str, str, str] | None = None
+    missing_overloads: tuple[MissingOverload, ...] = ()
+    # Whether it knows every spelling sqlglot reads in its dialect (DuckDB: `double`; PostgreSQL
+    # wants `double precision`), so a spec type in its dialect can be passed on as written.
+    accepts_sqlglot_types: bool = False
 
     @property
     def dbt_adapter(self) -> str:
         return f"dbt-{self.name}"
 
+
+# PostgreSQL rounds, truncates and takes remainders and logarithms to a base of NUMERIC only;
+# DuckDB's division yields a double (sqlglot spells that out as a cast when it transpiles).
+_POSTGRES_MISSING = (
+    MissingOverload("Round", {"this": "float", "decimals": "*"}, cast="decimal"),
+    MissingOverload("Trunc", {"this": "float", "decimals": "*"}, cast="decimal"),
+    MissingOverload("Log", {"this": "float", "expression": "*"}, cast="decimal"),
+    MissingOverload("Log", {"this": "*", "expression": "float"}, cast="decimal"),
+    MissingOverload("Mod", {"this": "float", "expression": "*"}, cast="decimal"),
+    MissingOverload("Mod", {"this": "*", "expression": "float"}, cast="decimal"),
+    MissingOverload("Max", {"this": "boolean"}, hint="use BOOL_OR(...)"),
+    MissingOverload("Min", {"this": "boolean"}, hint="use BOOL_AND(...)"),
+    MissingOverload("Sum", {"this": "boolean"}, hint="use COUNT(*) FILTER (WHERE ...) or SUM(CASE WHEN ... THEN 1 ELSE 0 END)"),
+    MissingOverload("ArgMax", {"this": "*"}, hint="PostgreSQL has no ARG_MAX: use a window (ROW_NUMBER) or DISTINCT ON"),
+    MissingOverload("ArgMin", {"this": "*"}, hint="PostgreSQL has no ARG_MIN: use a window (ROW_NUMBER) or DISTINCT ON"),
+)
 
 _SNOWFLAKE_KEYS = {
     k: k
@@ -60,6 +96,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             upsert="delete+insert",  # DuckDB's MERGE is recent
             dbt_python=True,
             default_file="warehouse.duckdb",
+            accepts_sqlglot_types=True,
         ),
         Warehouse(
             "postgres",
@@ -69,6 +106,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             profile_defaults={"port": 5432},
             decimal_default=None,
             upsert="delete+insert",
+            missing_overloads=_POSTGRES_MISSING,
         ),
         Warehouse("snowflake", "1.12.4", profile_keys=_SNOWFLAKE_KEYS, sqlmesh_keys=_SNOWFLAKE_KEYS, dbt_python=True),
         Warehouse(
@@ -107,6 +145,11 @@ INTEGER_KEYS = frozenset({"port"})
 
 def warehouse(gateway_type: str) -> Warehouse:
     return WAREHOUSES[gateway_type]
+
+
+def overload_functions() -> tuple[str, ...]:
+    """The sqlglot expression classes some warehouse's missing overloads name, sorted."""
+    return tuple(sorted({m.function for w in WAREHOUSES.values() for m in w.missing_overloads}))
 
 
 def database_file(gateway: "Gateway") -> str:

@@ -58,8 +58,25 @@ def table_reads(given: SqlText) -> list | None:
 def inferred_output(given: SqlOverSchema) -> dict:
     """The SQL's output columns over the schema, as the memo keeps them."""
     query = given.parsed()
-    columns = sqlmod.output_columns(query, given.schema, given.dialect) if query is not None else None
-    return {"columns": None if columns is None else [[c.name, c.type] for c in columns]}
+    typed = sqlmod.typed_output(query, given.schema, given.dialect, given.sql) if query is not None else None
+    columns, calls = typed if typed else (None, ())
+    return {
+        "columns": None if columns is None else [[c.name, c.type] for c in columns],
+        "calls": [[c.function, c.index, [list(a) for a in c.arguments], c.type, c.offset] for c in calls],
+    }
+
+
+@dataclass(frozen=True)
+class SqlForDialect(SqlText):
+    """A model's SQL and a dialect to write it in."""
+
+    target: str = ""
+
+
+def unsupported_messages(given: SqlForDialect) -> list:
+    """What sqlglot cannot express of the SQL in the target dialect."""
+    query = given.parsed()
+    return sqlmod.unsupported_in(query, given.target) if query is not None else []
 
 
 class _Analyzer:
@@ -72,6 +89,7 @@ class _Analyzer:
         self.memo = memo
         self.queries = QueryStore(spec, self.errors)
         self.work = work or LocalWork()
+        self.calls: dict[str, tuple[sqlmod.TypedCall, ...]] = {}  # model -> its typed calls
 
     def refuse(self, found: list[Diagnostic] = ()) -> None:
         """Stop with every diagnostic found so far."""
@@ -93,6 +111,7 @@ class _Analyzer:
         decisions = {m.name: engine_rules.decide(m, spec.engines) for m in spec.models}
         self.errors.extend(validation.capability_errors(spec, decisions))
         outputs = self._infer_outputs(order, upstreams)
+        self.errors.extend(validation.portability_errors(spec, self.calls, self._unsupported))
         self.errors.extend(validation.contract_errors(spec, outputs))
         self.refuse(validation.unit_test_errors(spec, upstreams))
         engine_of = {n: d.engine for n, d in decisions.items()}
@@ -111,6 +130,7 @@ class _Analyzer:
                     lookback=lookbacks[name],
                     fingerprint=prints[name],
                     foreign_digest=foreign[name],
+                    calls=self.calls.get(name, ()),
                 )
                 for name in order
             },
@@ -128,6 +148,10 @@ class _Analyzer:
             return None
         found = self.memo.cached(table_reads, SqlText(self.dialect, model.sql.text, lambda: self.queries.get(name)))
         return (found[0], found[1]) if found else None
+
+    def _unsupported(self, model: Model, dialect: str) -> list[str]:
+        given = SqlForDialect(self.dialect, model.sql.text, lambda: self.queries.get(model.name), dialect)
+        return self.memo.cached(unsupported_messages, given)
 
     def _upstreams(self, model: Model, reads: tuple[dict[str, int], dict[str, int]] | None) -> set[str]:
         known = list(self.models) + list(self.sources)
@@ -195,7 +219,7 @@ class _Analyzer:
         has_sql = self._has_sql(name)
         found = self.work.their_output(name, has_sql)
         if found is not None:
-            outputs[name] = _columns(found)
+            self._take(name, found, outputs)
             return
         self.work.stop_if_orphaned()
         for upstream in sorted(upstreams[name]):  # the other side's are waited for, or inferred here if it failed
@@ -210,8 +234,15 @@ class _Analyzer:
             return
         given = SqlOverSchema(self.dialect, model.sql.text, lambda: self.queries.get(name), self._upstream_schema(name, upstreams, outputs))
         found = self.memo.cached(inferred_output, given)
-        outputs[name] = _columns(found)
+        self._take(name, found, outputs)
         self.work.publish(name, has_sql, found)
+
+    def _take(self, name: str, found: dict, outputs: dict) -> None:
+        outputs[name] = _columns(found)
+        self.calls[name] = tuple(
+            sqlmod.TypedCall(function, index, tuple(tuple(a) for a in arguments), type_, offset)
+            for function, index, arguments, type_, offset in found.get("calls", ())
+        )
 
     def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> Schema:
         schema: Schema = {}

@@ -32,6 +32,8 @@ class ModelAnalysis:
     # The fingerprints of the other engine's models this one depends on, directly or through models
     # of its own engine: a change there changes this model's data, though its own engine cannot see it.
     foreign_digest: str = ""
+    # Calls some warehouse has no overload for with other argument types, typed (see warehouses.MissingOverload).
+    calls: tuple["sqlmod.TypedCall", ...] = ()
 
     @property
     def query(self) -> exp.Query | None:

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
@@ -15,6 +15,7 @@ from sqlglot.schema import MappingSchema
 from ..errors import Diagnostic, Location
 from ..ir import Model
 from ..sqltext import generate
+from ..warehouses import overload_functions
 
 Schema = dict[str, dict[str, dict[str, str]]]  # schema -> table -> column -> type
 
@@ -101,8 +102,91 @@ def location_of(model: Model, offset: int) -> Location:
     return Location(start.file, start.line + line, start.col + col)
 
 
+@dataclass(frozen=True)
+class TypedCall:
+    """A call some warehouse may have no overload for, with the types sqlglot infers for it."""
+
+    function: str  # sqlglot's expression class
+    index: int  # its place among `typed_call_nodes(query)`
+    arguments: tuple[tuple[str, str], ...]  # (argument name, type family: float, boolean or "")
+    type: str  # the call's own type, as SQL of the project dialect ("" when unknown)
+    offset: int  # where it starts in the model's SQL text
+
+
+def typed_call_nodes(query: exp.Query) -> list[exp.Expression]:
+    """The calls a warehouse's missing overloads name, in one fixed order (the index of `TypedCall`)."""
+    return list(query.find_all(*_CALL_CLASSES)) if _CALL_CLASSES else []
+
+
+_CALL_CLASSES = tuple(getattr(exp, name) for name in overload_functions())
+_FLOATS = {exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE}
+
+
+def _family(node: exp.Expression, float_division: bool) -> str:
+    dtype = node.type
+    if (dtype is not None and dtype.this in _FLOATS) or (float_division and _divides(node)):
+        return "float"
+    return "boolean" if dtype is not None and dtype.this == exp.DataType.Type.BOOLEAN else ""
+
+
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Paren, exp.Neg)
+
+
+def _divides(node: exp.Expression) -> bool:
+    """Whether arithmetic holds a `/` that yields a double in the dialect (DuckDB's), whatever sqlglot infers.
+
+    sqlglot writes such a division for other dialects with a cast to double, so on
+    those warehouses the value is one, even where it infers a decimal.
+    """
+    if isinstance(node, exp.Div):
+        return not node.args.get("typed")
+    return isinstance(node, _ARITHMETIC) and any(_divides(child) for child in node.iter_expressions())
+
+
+def _typed_calls(annotated: exp.Query, dialect: str, text: str) -> tuple[TypedCall, ...]:
+    float_division = not sqlglot.Dialect.get_or_raise(dialect).TYPED_DIVISION
+    found: dict[int, TypedCall] = {}
+    for node in annotated.find_all(*_CALL_CLASSES) if _CALL_CLASSES else ():
+        index = node.meta.get("meshgen_call")
+        if index is None or index in found:  # a copy qualify made (an alias expanded) is the same call
+            continue
+        arguments = tuple((key, _family(value, float_division)) for key, value in node.args.items() if isinstance(value, exp.Expression))
+        known = node.type is not None and not node.type.is_type(exp.DataType.Type.UNKNOWN)
+        found[index] = TypedCall(type(node).__name__, index, arguments, _type_text(node.type, dialect) if known else "", _start(node, text))
+    return tuple(found[i] for i in sorted(found))
+
+
+def _start(node: exp.Expression, text: str) -> int:
+    """Where a call starts in the SQL: its own position, or the name before the first argument sqlglot placed."""
+    if "start" in node.meta:
+        return node.meta["start"]
+    inner = [n.meta["start"] for n in node.walk() if "start" in n.meta]
+    if not inner:
+        return 0
+    position = text.rfind("(", 0, min(inner))
+    while position > 0 and (text[position - 1].isalnum() or text[position - 1] == "_"):
+        position -= 1
+    return max(position, 0)
+
+
+def unsupported_in(query: exp.Query, dialect: str) -> list[str]:
+    """What sqlglot reports it cannot express when it writes the query in another dialect."""
+    generator = sqlglot.Dialect.get_or_raise(dialect).generator(unsupported_level=ErrorLevel.IGNORE, pretty=False)
+    generator.generate(query, copy=True)
+    return list(dict.fromkeys(generator.unsupported_messages))
+
+
 def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[OutputColumn, ...] | None:
     """Output column names and inferred types, `SELECT *` expanded from the known schemas."""
+    typed = typed_output(query, schema, dialect)
+    return typed[0] if typed else None
+
+
+def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...]] | None:
+    """Output columns (None when not inferable) and the typed calls, or None when sqlglot cannot type the query."""
+    copy = query.copy()
+    for index, node in enumerate(typed_call_nodes(copy)):
+        node.meta["meshgen_call"] = index
     try:
         # One schema object for both passes, its column types built once per process: sqlglot
         # would otherwise parse every upstream column type again for each pass of each model.
@@ -112,7 +196,7 @@ def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[Outp
             dialect=dialect,
         )
         qualified = qualify(
-            query.copy(),
+            copy,
             schema=mapping,
             dialect=dialect,
             validate_qualify_columns=False,
@@ -122,6 +206,10 @@ def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[Outp
         annotated = annotate_types(qualified, schema=mapping, dialect=dialect)
     except SqlglotError:
         return None
+    return _output(annotated, dialect), _typed_calls(annotated, dialect, text)
+
+
+def _output(annotated: exp.Query, dialect: str) -> tuple[OutputColumn, ...] | None:
     columns = []
     for select in annotated.selects:
         if isinstance(select, exp.Star) or (isinstance(select, exp.Column) and isinstance(select.this, exp.Star)):

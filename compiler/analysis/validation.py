@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from sqlglot import exp
 
 from ..errors import Diagnostic, did_you_mean
-from ..ir import Spec
+from ..ir import Model, Spec
+from ..semantics import portability
 from ..semantics.types import type_class, valid_type
 from ..warehouses import warehouse
 from . import sql as sqlmod
@@ -162,3 +163,38 @@ def unit_test_errors(spec: Spec, upstreams: Mapping[str, set[str]]) -> list[Diag
         for table, _ in test.given
         if table not in upstreams[model.name]
     ]
+
+
+def portability_errors(
+    spec: Spec, calls: Mapping[str, tuple[sqlmod.TypedCall, ...]], unsupported: Callable[[Model, str], list[str]]
+) -> list[Diagnostic]:
+    """What some environment's warehouse cannot run: calls without an overload there, functions sqlglot cannot translate."""
+    errors = []
+    for model in spec.models:
+        for finding in portability.findings(spec, calls.get(model.name, ())):
+            if finding.rewritten:
+                continue
+            errors.append(
+                Diagnostic(
+                    sqlmod.location_of(model, finding.call.offset),
+                    f"model '{model.name}': {finding.describe()} (environment {', '.join(finding.environments)})",
+                    finding.missing.hint,
+                )
+            )
+    errors.extend(_untranslatable(spec, unsupported))
+    return errors
+
+
+def _untranslatable(spec: Spec, unsupported: Callable[[Model, str], list[str]]) -> list[Diagnostic]:
+    """What sqlglot says it cannot write in another environment's dialect (`unsupported(model, dialect)`), per model."""
+    foreign = [kind for kind in portability.warehouses_of(spec) if kind != spec.project.dialect]
+    errors = []
+    for model in spec.models:
+        for kind in foreign if model.sql is not None else ():
+            for message in unsupported(model, kind):
+                environments = ", ".join(portability.warehouses_of(spec)[kind])
+                errors.append(
+                    Diagnostic(model.location, f"model '{model.name}' cannot run on {kind} (environment {environments}): {message}",
+                               f"write it with functions {kind} has, or keep the model's environments on {spec.project.dialect}")
+                )
+    return errors

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ..analysis import sql as sqlmod
 from ..ir import Spec
+from ..semantics import portability
 
 
 def explain(spec: Spec, name: str) -> str:
@@ -31,7 +33,23 @@ def explain(spec: Spec, name: str) -> str:
     lines += ["", "downstream:"] + _neighbours(spec, analysis.downstreams.get(name, ()), info.engine)
     lines += ["", "contract:"] + _contract_lines(model)
     lines += ["", "output columns:"] + _output_lines(info.output)
+    lines += _rewrite_lines(spec, model, info)
     return "\n".join(lines) + "\n"
+
+
+def _rewrite_lines(spec: Spec, model, info) -> list[str]:
+    """The calls meshgen rewrites for some warehouse (semantics/portability.py)."""
+    found = [f for f in portability.findings(spec, info.calls) if f.rewritten]
+    if not found:
+        return []
+    lines = ["", "rewritten for a warehouse:"]
+    for finding in found:
+        where = sqlmod.location_of(model, finding.call.offset)
+        lines.append(
+            f"  {where}: {finding.describe()}: on {', '.join(finding.environments)} its float arguments are cast to "
+            f"{finding.missing.cast}, and the result back to {finding.call.type or 'its type'}"
+        )
+    return lines
 
 
 def _time_range(model, info) -> str:

@@ -63,9 +63,31 @@ def warehouse_type(type_text: str, source_dialect: str, warehouse_type_name: str
     defaults = warehouse(warehouse_type_name).decimal_default
     if bare_decimal and defaults:
         return f"decimal({defaults[0]},{defaults[1]})"
-    if source_dialect == warehouse_type_name and not bare_decimal:
-        return type_text.replace(", ", ",")
+    if source_dialect == warehouse_type_name and warehouse(warehouse_type_name).accepts_sqlglot_types and not bare_decimal:
+        return type_text.replace(", ", ",")  # the spec's own spelling, which this warehouse knows
     return dtype.sql(dialect=warehouse_type_name).lower().replace(", ", ",")
+
+
+@lru_cache(maxsize=None)
+def portable_type(type_text: str, source_dialect: str, warehouse_types: tuple[str, ...]) -> str:
+    """One spelling of the type that each of the warehouses reads as its own, or "" when there is none.
+
+    Each warehouse's own spelling is tried in turn: a warehouse accepts another's when it is
+    the same text, or when it knows every sqlglot spelling and reads it as the same type.
+    """
+    own = {kind: warehouse_type(type_text, source_dialect, kind) for kind in warehouse_types}
+
+    def accepts(kind: str, spelling: str) -> bool:
+        if spelling == own[kind]:
+            return True
+        if not warehouse(kind).accepts_sqlglot_types:
+            return False
+        try:
+            return exp.DataType.build(spelling, dialect=kind) == exp.DataType.build(own[kind], dialect=kind)
+        except (SqlglotError, ValueError):
+            return False
+
+    return next((s for s in own.values() if all(accepts(k, s) for k in warehouse_types)), "")
 
 
 # -- ODCS logical types ----------------------------------------------------------------

@@ -27,6 +27,7 @@ def dbt_project_yml(project: DbtProject) -> str:
         time_ranges=project.has_time_ranges(),
         folders={k: sorted(v) for k, v in folders.items() if v},
         dialect=project.dialect,
+        source_dialect=spec.project.dialect,
         other_dialects=[(name, kind) for name, kind in environments if kind != project.dialect],
     )
 

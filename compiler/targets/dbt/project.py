@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ... import semantics
 from ...build.memo import Memo
 from ...ir import Model, Spec
 from ...semantics.kinds import kind_facts
-from ...semantics.types import type_class, warehouse_type
+from ...semantics.types import portable_type, type_class, warehouse_type
 from ...sqltext import generate, literal
-from .yaml import remembered_yaml
+from .yaml import Jinja, remembered_yaml
 
 
 def target_dialect(spec: Spec) -> str:
@@ -56,6 +56,8 @@ class DbtProject:
         self.root = spec.output.dbt
         self.dialect = target_dialect(spec)
         self.gateway_types = sorted({spec.gateway(e.gateway).type for e in spec.environments})
+        # Every warehouse dbt runs on gets SQL and types of its own dialect; the dev one is the default.
+        self.dialects = [self.dialect] + [t for t in self.gateway_types if t != self.dialect]
         self.models = [spec.model(n) for n in self.analysis.order if self.analysis.engine(n) == "dbt"]
         self.dbt_names = {m.name for m in self.models}
         self.sources = {s.name: s for s in spec.sources}
@@ -92,24 +94,54 @@ class DbtProject:
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
 
+    # -- per warehouse ---------------------------------------------------------
+    def per_target_block(self, text_for: Callable[[str], str]) -> str:
+        """A file's text for each warehouse: one text, or branches on dbt's `target.type` where they differ."""
+        default, others = self._texts(text_for)
+        if not others:
+            return default
+        branches = "".join(f"{{% {'if' if i == 0 else 'elif'} target.type == '{d}' %}}\n{t}\n" for i, (d, t) in enumerate(others))
+        return f"{branches}{{% else %}}\n{default}\n{{% endif %}}"
+
+    def per_target_value(self, text_for: Callable[[str], str]) -> str:
+        """A YAML value for each warehouse: one text, or a Jinja expression on `target.type` dbt renders."""
+        default, others = self._texts(text_for)
+        if not others:
+            return default
+        choices = " ".join(f"{t!r} if target.type == '{d}' else" for d, t in others)
+        return Jinja(f"{{{{ {choices} {default!r} }}}}")
+
+    def _texts(self, text_for: Callable[[str], str]) -> tuple[str, list[tuple[str, str]]]:
+        default = text_for(self.dialect)
+        others = [(d, text) for d in self.dialects[1:] if (text := text_for(d)) != default]
+        return default, others
+
     # -- types and values -----------------------------------------------------
     def data_type(self, type_text: str) -> str:
-        return warehouse_type(type_text, self.spec.project.dialect, self.dialect)
+        """The type as dbt's `data_type` (contracts, seed `column_types`) spells it: one spelling every warehouse reads alike, if any."""
+        return portable_type(type_text, self.spec.project.dialect, tuple(self.dialects)) or self.per_target_value(
+            lambda kind: warehouse_type(type_text, self.spec.project.dialect, kind)
+        )
+
+    def data_type_on(self, type_text: str, kind: str) -> str:
+        return warehouse_type(type_text, self.spec.project.dialect, kind)
 
     def columns_of(self, name: str) -> list[tuple[str, str, str]]:
         """(name, data_type, description) of a source or model (see `semantics.table_columns`)."""
         return [(c.name, self.data_type(c.type) if c.type else "", c.description) for c in semantics.table_columns(self.spec, name)]
 
     def time_type(self, model: Model) -> str:
-        columns = {name: kind for name, kind, _ in self.columns_of(model.name)}
-        return "date" if type_class(columns.get(model.time_column, ""), self.dialect) == "date" else "timestamp"
+        columns = {c.name: c.type for c in semantics.table_columns(self.spec, model.name)}
+        return "date" if type_class(columns.get(model.time_column, ""), self.spec.project.dialect) == "date" else "timestamp"
 
     def sql_literal(self, value: Any) -> str:
-        return literal(value, self.dialect)
+        return self.per_target_value(lambda kind: literal(value, kind))
 
     def check_sql(self, expression: str) -> str:
         parsed = (self.analysis.checks or {}).get(expression)
-        return generate(parsed, self.dialect, pretty=False) if parsed is not None else expression
+        if parsed is None:
+            return expression
+        return self.per_target_value(lambda kind: generate(parsed, kind, pretty=False))
 
     def yaml(self, data: Any, indent: int) -> str:
         return remembered_yaml(self.memo, data, indent)

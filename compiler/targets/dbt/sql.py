@@ -10,7 +10,9 @@ from typing import Any, Callable
 
 from sqlglot import exp
 
+from ...analysis.sql import TypedCall
 from ...ir import Model
+from ...semantics import portability
 from ...sqltext import generate, rewrite_tables, with_time_range
 from ...semantics.kinds import kind_facts
 from ...warehouses import warehouse
@@ -58,19 +60,25 @@ class _SqlInput:
     readers: tuple[tuple[str, str], ...]  # each upstream with the ref()/source() call that reads it
     kind: str
     time_column: str
+    rewrites: tuple[TypedCall, ...]  # calls this warehouse has no overload for (semantics/portability.py)
     query: Callable[[], exp.Query] = field(compare=False)  # the parse of `sql` in `source_dialect`
 
 
 def sql_body(project: DbtProject, model: Model) -> str:
-    """The model's SELECT with dbt's ref()/source() calls, Jinja in the spec's text neutralised."""
+    """The model's SELECT with dbt's ref()/source() calls for each warehouse, Jinja in the spec's text neutralised."""
+    return project.per_target_block(lambda kind: _sql_body_on(project, model, kind))
+
+
+def _sql_body_on(project: DbtProject, model: Model, kind: str) -> str:
     info = project.analysis.models[model.name]
     given = _SqlInput(
         project.spec.project.dialect,
-        project.dialect,
+        kind,
         model.sql.text,
         tuple((u, project.reader(u).jinja) for u in info.upstreams),
         model.kind,
         model.time_column,
+        portability.rewritten_calls(project.spec, info.calls, kind),
         lambda: info.query,
     )
     return project.memo.cached(_render_sql_body, given)
@@ -92,7 +100,7 @@ def _render_sql_body(given: _SqlInput) -> str:
     def to_dbt(name: str, table: exp.Table) -> exp.Expression:
         return exp.Table(this=placeholder(readers[name]), alias=table.args.get("alias"))
 
-    query = rewrite_tables(given.query(), to_dbt)
+    query = rewrite_tables(portability.rewrite(given.query(), given.rewrites), to_dbt)
     if given.kind == "incremental_by_time_range":
         query = _time_range(query, given.time_column, placeholder)
     text = generate(query, given.dialect, owned=True)
@@ -134,7 +142,10 @@ def whole_time_range(project: DbtProject, model: Model) -> dict[str, str]:
     """A unit test reads its rows whatever their time: the range from the model's start on, as in SQLMesh's tests."""
     kind = exp.DataType.build(project.time_type(model))
     bounds = {"meshgen_time_range_low": model.start, "meshgen_time_range_high": "2100-01-01"}
-    return {name: generate(exp.cast(exp.Literal.string(day), kind), project.dialect, pretty=False) for name, day in bounds.items()}
+    return {
+        name: project.per_target_value(lambda dialect: generate(exp.cast(exp.Literal.string(day), kind), dialect, pretty=False))
+        for name, day in bounds.items()
+    }
 
 
 def _upsert_strategy(project: DbtProject) -> str:
@@ -177,7 +188,7 @@ def _python_model(project: DbtProject, model: Model) -> str:
         module=module,
         function=function,
         tables=[(u, project.reader(u).python) for u in upstreams],
-        columns=[(c.name, project.data_type(c.type)) for c in model.contract.columns],
+        columns=[(c.name, project.data_type_on(c.type, project.dialect)) for c in model.contract.columns],
         start=model.start or project.spec.project.start,
         backfill_starts=backfill_starts(project.spec),
         unit=model.interval_unit,

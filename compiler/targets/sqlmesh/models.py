@@ -11,10 +11,12 @@ from sqlglot import exp
 
 from ... import semantics
 from ...analysis.result import Analysis
+from ...analysis.sql import TypedCall
 from ...build.memo import Memo
 from ...execution import EXECUTION_TIME_ENV
 from ...frontend import seeds
 from ...ir import Contract, Model, Spec
+from ...semantics import portability
 from ...semantics.checks import AcceptedValues, Expression, NotNull, Range, Unique, contract_checks
 from ...semantics.kinds import kind_facts
 from ...semantics.types import sqlmesh_type, type_class
@@ -172,6 +174,8 @@ class _QueryInput:
     dbt_upstreams: tuple[str, ...]  # read from the environment's dbt tables
     time_column: str  # "" unless the model is a time range
     time_family: str  # the type family of the time column
+    # Calls some environments' warehouses have no overload for, with those environments (semantics/portability.py).
+    rewrites: tuple[tuple[TypedCall, tuple[str, ...]], ...]
     query: Callable[[], exp.Query] = field(compare=False)  # the parse of `sql`
 
 
@@ -186,6 +190,7 @@ def _query(model: Model, spec: Spec, memo: Memo) -> str:
         tuple(u for u in info.upstreams if u in analysis.models and analysis.engine(u) == "dbt"),
         time_column,
         type_class(output.get(time_column, ""), spec.project.dialect) if time_column else "",
+        portability.rewritten_by_environment(spec, info.calls),
         lambda: info.query,
     )
     return memo.cached(_sqlmesh_query, given)
@@ -203,7 +208,7 @@ def _sqlmesh_query(given: _QueryInput) -> str:
             alias=table.args.get("alias"),
         )
 
-    query = rewrite_tables(given.query(), to_env_table)
+    query = rewrite_tables(_per_gateway(given.query(), given.rewrites), to_env_table)
     if given.time_column:
         start, end = _TIME_MACROS.get(given.time_family, ("@start_ts", "@end_ts"))
         query = with_time_range(
@@ -213,6 +218,17 @@ def _sqlmesh_query(given: _QueryInput) -> str:
             "_meshgen_interval",
         )
     return generate(query, given.dialect, owned=True).rstrip()
+
+
+def _per_gateway(query: exp.Query, rewrites: tuple[tuple[TypedCall, tuple[str, ...]], ...]) -> exp.Query:
+    """The query with each rewritten call chosen at load time by SQLMesh's gateway: `@IF(@gateway IN (...), rewritten, as written)`."""
+    gateways = dict(rewrites)
+
+    def choose(call: TypedCall, node: exp.Expression) -> exp.Expression:
+        on_gateway = exp.In(this=exp.var("@gateway"), expressions=[exp.Literal.string(g) for g in gateways[call]])
+        return exp.Anonymous(this="@IF", expressions=[on_gateway, portability.rewritten_call(call, node.copy()), node])
+
+    return portability.rewrite_each(query, tuple(gateways), choose)
 
 
 def _seed_query(model: Model, spec: Spec) -> str:

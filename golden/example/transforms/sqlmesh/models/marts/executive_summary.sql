@@ -45,5 +45,12 @@ SELECT
   CAST(total_balance AS DECIMAL(18, 2)) AS total_balance,
   CAST(monthly_profit AS DECIMAL(18, 2)) AS monthly_profit,
   CAST(spend_30d AS DECIMAL(18, 2)) AS spend_30d,
-  CAST(ROUND(100.0 * monthly_profit / NULLIF(SUM(monthly_profit) OVER (), 0), 1) AS DOUBLE) AS profit_share_pct
+  CAST(@IF(
+    @gateway IN ('prod'),
+    CAST(ROUND(
+      CAST(100.0 * monthly_profit / NULLIF(SUM(monthly_profit) OVER (), 0) AS DECIMAL),
+      1
+    ) AS DOUBLE),
+    ROUND(100.0 * monthly_profit / NULLIF(SUM(monthly_profit) OVER (), 0), 1)
+  ) AS DOUBLE) AS profit_share_pct
 FROM by_segment
