@@ -293,7 +293,7 @@ def test_profiles_have_a_target_per_environment(example):
     assert outputs["prod"] == {
         "type": "postgres",
         "host": "{{ env_var('ACME_PG_HOST') }}",
-        "port": 5432,
+        "port": "{{ env_var('ACME_PG_PORT') | as_number }}",
         "user": "{{ env_var('ACME_PG_USER') }}",
         "password": "{{ env_var('ACME_PG_PASSWORD') }}",
         "dbname": "analytics",

@@ -53,7 +53,7 @@ config = Config(
             variables={"meshgen_env": 'ci', "meshgen_dbt_suffix": dbt_schema_suffix('ci')},
         ),
         'prod': GatewayConfig(
-            connection={'type': 'postgres', 'host': env('ACME_PG_HOST'), 'port': 5432, 'user': env('ACME_PG_USER'), 'password': env('ACME_PG_PASSWORD'), 'database': 'analytics', 'check_import': False},
+            connection={'type': 'postgres', 'host': env('ACME_PG_HOST'), 'port': env_int('ACME_PG_PORT'), 'user': env('ACME_PG_USER'), 'password': env('ACME_PG_PASSWORD'), 'database': 'analytics', 'check_import': False},
             variables={"meshgen_env": 'prod', "meshgen_dbt_suffix": dbt_schema_suffix('prod')},
         ),
     },

@@ -1,0 +1,159 @@
+"""The showcase on a real PostgreSQL server: dev on DuckDB, prod on PostgreSQL, and prod's tables
+equal to those of the same spec's prod run on DuckDB.
+
+The server is the test's own throwaway cluster (the `postgres` fixture); the spec reaches it
+through its `{env:}` references. Both warehouses get the same raw rows, are deployed at the
+same execution time and run a day later; after each step every model table is compared as
+(row count, checksum over its sorted rows), values made comparable across warehouses
+(`canonical`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+duckdb = pytest.importorskip("duckdb")
+pytest.importorskip("psycopg2")
+
+import demo_data
+import oracle
+from conftest import copy_spec, local_prod
+from meshgen.build.pipeline import load
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("postgres_showcase")]
+
+STEPS = (("deploy", "dev", oracle.T1), ("deploy", "prod", oracle.T1), ("run", "dev", oracle.T2), ("run", "prod", oracle.T2))
+
+
+def canonical(value) -> str:
+    """A value as text both warehouses agree on: numbers by value (PostgreSQL's NUMERIC and
+    DuckDB's DOUBLE or HUGEINT for the same column of an uncontracted model), to 12 significant
+    digits for fractions; a midnight timestamp as its date (DATE_TRUNC gives a date in DuckDB)."""
+    if value is None:
+        return "<null>"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float, Decimal)):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        return str(int(number)) if number == number.to_integral_value() else f"{float(number):.12g}"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def summary(rows: list[tuple]) -> tuple[int, str]:
+    lines = sorted("\x1f".join(canonical(v) for v in row) for row in rows)
+    return len(lines), hashlib.md5("\n".join(lines).encode()).hexdigest()
+
+
+def tables(spec, env: str, fetch) -> dict[str, tuple[int, str]]:
+    """Every model table of an environment, read with `fetch(sql)` -> rows."""
+    found = {}
+    for model in spec.models:
+        schema = model.schema if env == "prod" else f"{model.schema}__{env}"
+        columns = ", ".join(f'"{c}"' for c in oracle.model_columns(spec, model.name))
+        found[model.name] = summary(fetch(f'SELECT {columns} FROM "{schema}"."{model.table}"'))
+    return found
+
+
+def duckdb_fetch(database: Path):
+    def fetch(sql: str) -> list[tuple]:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+
+    return fetch
+
+
+def postgres_fetch(cluster, database: str):
+    def fetch(sql: str) -> list[tuple]:
+        connection = cluster.connect(database)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
+    return fetch
+
+
+def load_postgres(cluster, database: str, spec, data: dict) -> None:
+    connection = cluster.connect(database)
+    try:
+        demo_data.seed_postgres(connection, spec, data)
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def _point_prod_at(spec_path: Path, database: str) -> None:
+    text = spec_path.read_text(encoding="utf-8")
+    changed = text.replace("database: analytics", f"database: {database}")
+    assert changed != text
+    spec_path.write_text(changed, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def played(postgres, tmp_path_factory, monkeypatch_module):
+    """The showcase played on both warehouses: step -> (environment, tables) for each, and the times."""
+    for key, value in postgres.env().items():
+        monkeypatch_module.setenv(key, value)
+    database = postgres.database("analytics")
+    mixed = copy_spec("example.yaml", tmp_path_factory.mktemp("postgres_prod"))
+    _point_prod_at(mixed, database)
+    reference = copy_spec("example.yaml", tmp_path_factory.mktemp("duckdb_prod"))
+    local_prod(reference)
+    mixed_spec, reference_spec = load(mixed), load(reference)
+    first, later = demo_data.generate(), demo_data.next_day(demo_data.generate())
+    oracle.load_rows(mixed.parent / "warehouse.duckdb", mixed_spec, first)
+    load_postgres(postgres, database, mixed_spec, first)
+    oracle.load_rows(reference.parent / "warehouse.duckdb", reference_spec, first)
+    result = {"mixed": {}, "reference": {}, "seconds": {}}
+    for verb, env, at in STEPS:
+        if verb == "run" and env == "dev":
+            oracle.load_rows(mixed.parent / "warehouse.duckdb", mixed_spec, later)
+            load_postgres(postgres, database, mixed_spec, later)
+            oracle.load_rows(reference.parent / "warehouse.duckdb", reference_spec, later)
+        label = f"{verb} {env}"
+        for name, spec_path, spec in (("mixed", mixed, mixed_spec), ("reference", reference, reference_spec)):
+            started = time.monotonic()
+            oracle.meshgen(verb, spec_path.name, "--env", env, "--execution-time", at, cwd=spec_path.parent)
+            result["seconds"][f"{name}: {label}"] = round(time.monotonic() - started, 1)
+            on_postgres = name == "mixed" and env == "prod"
+            fetch = postgres_fetch(postgres, database) if on_postgres else duckdb_fetch(spec_path.parent / "warehouse.duckdb")
+            result[name][label] = tables(spec, env, fetch)
+    print("seconds per step:", result["seconds"])
+    return result
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.mark.parametrize("step", ["deploy prod", "run prod"])
+def test_prod_on_postgres_equals_prod_on_duckdb(played, step):
+    postgres, duckdb_prod = played["mixed"][step], played["reference"][step]
+    assert {m: t for m, t in postgres.items() if t != duckdb_prod[m]} == {}
+    assert all(rows for rows, _ in postgres.values()), postgres
+
+
+@pytest.mark.parametrize("step", ["deploy", "run"])
+def test_dev_on_duckdb_and_prod_on_postgres_hold_the_same_data(played, step):
+    """The same raw rows in both environments: dev on DuckDB and prod on PostgreSQL must agree."""
+    assert played["mixed"][f"{step} dev"] == played["mixed"][f"{step} prod"]
+
+
+def test_the_run_changed_the_tables(played):
+    """The day of new rows reached prod (else the equality above would prove little for the run)."""
+    before, after = played["mixed"]["deploy prod"], played["mixed"]["run prod"]
+    assert before["staging.stg_transactions"][0] < after["staging.stg_transactions"][0]
