@@ -1,18 +1,22 @@
 """Deterministic raw data for example.yaml, and the results the example's models must produce.
 
-`python specs/demo_data.py` loads the raw tables into the DuckDB file of the
-spec's dev environment, so `meshgen run specs/example.yaml --env dev` has
-data to work on. The integration tests seed the same rows, run the real
-engines, and compare table contents with what the functions here compute in
-plain Python.
+`python specs/demo_data.py [SPEC] [--env ENV]` loads the raw tables into the
+warehouse of the spec's environment (dev by default), DuckDB or PostgreSQL, so
+`meshgen deploy specs/example.yaml --env dev` has data to work on. The
+integration tests seed the same rows, run the real engines, and compare table
+contents with what the functions here compute in plain Python.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 MCC_CODES = ["5411", "5541", "5812", "5999", "6011", "4111", "7995"]  # 7995 (betting) is not in the seed
 
@@ -168,20 +172,46 @@ def next_day(data: dict[str, list[dict]], day: date = NEXT_DAY, seed: int = 1) -
 
 
 def seed(connection, spec, data: dict[str, list[dict]], schema_suffix: str = "") -> None:
-    """Create the raw tables with the spec's source column types and insert the rows."""
+    """DuckDB: create the raw tables with the spec's source column types and insert the rows."""
     for source in spec.sources:
         schema = source.schema + schema_suffix
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        columns = ", ".join(f"{c.name} {c.type}" for c in source.columns)
-        connection.execute(f"CREATE OR REPLACE TABLE {schema}.{source.table} ({columns})")
-        rows = data[source.name]
+        connection.execute(f"CREATE OR REPLACE TABLE {schema}.{source.table} ({_columns(spec, source, 'duckdb')})")
+        rows = _rows(source, data)
         if rows:
-            names = [c.name for c in source.columns]
-            placeholders = ", ".join("?" for _ in names)
-            connection.executemany(
-                f"INSERT INTO {schema}.{source.table} VALUES ({placeholders})",
-                [[row.get(n) for n in names] for row in rows],
-            )
+            placeholders = ", ".join("?" for _ in source.columns)
+            connection.executemany(f"INSERT INTO {schema}.{source.table} VALUES ({placeholders})", rows)
+
+
+def seed_postgres(connection, spec, data: dict[str, list[dict]], schema_suffix: str = "") -> None:
+    """PostgreSQL (a psycopg2 connection): the same tables and rows, all in one transaction.
+
+    A table that exists is emptied and filled again rather than replaced: PostgreSQL cannot drop
+    it while the models' views read it.
+    """
+    from psycopg2.extras import execute_values
+
+    with connection, connection.cursor() as cursor:
+        for source in spec.sources:
+            schema = source.schema + schema_suffix
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{source.table} ({_columns(spec, source, 'postgres')})")
+            cursor.execute(f"TRUNCATE {schema}.{source.table}")
+            rows = _rows(source, data)
+            if rows:
+                execute_values(cursor, f"INSERT INTO {schema}.{source.table} VALUES %s", rows)
+
+
+def _columns(spec, source, warehouse_type: str) -> str:
+    """The source's columns, their types translated from the spec's dialect to the warehouse's."""
+    from sqlglot import exp
+
+    dialect = spec.project.dialect
+    return ", ".join(f"{c.name} {exp.DataType.build(c.type, dialect=dialect).sql(warehouse_type)}" for c in source.columns)
+
+
+def _rows(source, data: dict[str, list[dict]]) -> list[tuple]:
+    return [tuple(row.get(c.name) for c in source.columns) for row in data[source.name]]
 
 
 # -- expected results, computed in Python from the raw rows -------------------
@@ -233,26 +263,126 @@ def expected_large_cash(data) -> dict[tuple[int, date], Decimal]:
     return {key: total for key, total in totals.items() if total >= 10000}
 
 
-def main() -> None:
+# -- the command line ------------------------------------------------------------
+
+
+class Refusal(Exception):
+    """A request the command line cannot carry out, said in one line (exit 2)."""
+
+
+class LoadFailed(Exception):
+    """The spec has errors, or the warehouse refused the connection or the rows (exit 1)."""
+
+
+def main(argv: list[str] | None = None) -> int:
     import argparse
-    from pathlib import Path
 
-    import duckdb
-
-    from meshgen.build.pipeline import load
-
-    parser = argparse.ArgumentParser(description="Load the example's raw tables into its dev DuckDB file.")
+    parser = argparse.ArgumentParser(description="Load the example's raw tables into the warehouse of one of the spec's environments.")
     parser.add_argument("spec", nargs="?", default=str(Path(__file__).with_name("example.yaml")))
-    parser.add_argument("--environment", default="dev")
-    args = parser.parse_args()
-    spec_path = Path(args.spec)
-    spec = load(spec_path)
-    environment = next(e for e in spec.environments if e.name == args.environment)
-    database = spec_path.parent / str(spec.gateway(environment.gateway).get("path", "warehouse.duckdb"))
-    with duckdb.connect(str(database)) as connection:
-        seed(connection, spec, generate())
-    print(f"loaded {', '.join(s.name for s in spec.sources)} into {database}")
+    parser.add_argument("--env", "--environment", dest="env", default="dev", help="the environment whose gateway is loaded (default: dev)")
+    args = parser.parse_args(argv)
+    try:
+        spec, where = load(Path(args.spec), args.env)
+    except (Refusal, LoadFailed) as error:
+        print(f"demo_data: {error}", file=sys.stderr)
+        return 2 if isinstance(error, Refusal) else 1
+    print(f"loaded {', '.join(s.name for s in spec.sources)} into {where}")
+    return 0
+
+
+def load(spec_path: Path, env: str):
+    """Load `generate()`'s rows into the warehouse of environment `env`: the spec, and where they went."""
+    try:
+        from meshgen.build.pipeline import load as load_spec
+        from meshgen.errors import MeshgenError
+    except ImportError:
+        raise Refusal("meshgen is not installed: pip install meshgen") from None
+    try:
+        spec = load_spec(spec_path, str(spec_path))  # what `meshgen validate` accepts, source types included
+    except MeshgenError as error:
+        raise LoadFailed(error.render()) from None  # meshgen's own file:line:col errors
+    gateway = _gateway(spec, env)
+    data = generate()
+    unknown = [s.name for s in spec.sources if s.name not in data]
+    if unknown:
+        raise Refusal(f"no demo data for {', '.join(unknown)}: it has rows for the example's sources ({', '.join(data)})")
+    return spec, LOADERS[gateway.type](spec, _resolved(gateway, env), spec_path.parent, data)
+
+
+def _gateway(spec, env: str):
+    environment = next((e for e in spec.environments if e.name == env), None)
+    if environment is None:
+        known = ", ".join(e.name for e in spec.environments)
+        raise Refusal(f"the spec has no environment {env!r} (it has {known})")
+    gateway = spec.gateway(environment.gateway)
+    if gateway.type not in LOADERS:
+        raise Refusal(
+            f"environment {env!r} runs on gateway {gateway.name!r} of type {gateway.type}; "
+            f"demo data loads into {' or '.join(LOADERS)} only"
+        )
+    return gateway
+
+
+def _resolved(gateway, env: str):
+    """The gateway with its `{env: NAME}` settings read from the environment, as the tools read them."""
+    from meshgen.ir import EnvRef
+
+    missing = [v.name for _, v in gateway.settings if isinstance(v, EnvRef) and v.name not in os.environ]
+    if missing:
+        names, verb, pronoun = ("variables", "are", "them") if len(missing) > 1 else ("variable", "is", "it")
+        raise Refusal(
+            f"environment {names} {', '.join(missing)} {verb} not set "
+            f"(gateway {gateway.name!r} of environment {env!r} reads {pronoun})"
+        )
+    settings = tuple((key, os.environ[v.name] if isinstance(v, EnvRef) else v) for key, v in gateway.settings)
+    return replace(gateway, settings=settings)
+
+
+def _load_duckdb(spec, gateway, spec_folder: Path, data) -> str:
+    try:
+        import duckdb
+    except ImportError:
+        raise Refusal("loading into DuckDB needs the duckdb module: pip install duckdb") from None
+    from meshgen.warehouses import database_file
+
+    database = spec_folder / database_file(gateway)
+    try:
+        with duckdb.connect(str(database)) as connection:
+            seed(connection, spec, data)
+    except duckdb.Error as error:
+        raise LoadFailed(f"could not load {database}: {_one_line(error)}") from None
+    return str(database)
+
+
+def _load_postgres(spec, gateway, spec_folder: Path, data) -> str:
+    try:
+        import psycopg2
+    except ImportError:
+        raise Refusal("loading into PostgreSQL needs psycopg2: pip install psycopg2-binary") from None
+    from meshgen.warehouses import warehouse
+
+    postgres = warehouse("postgres")
+    # dbt's profile keys for PostgreSQL are libpq's own connection keywords; a wrong host fails fast.
+    keywords = {**postgres.profile_defaults, "connect_timeout": 10}
+    keywords.update((postgres.profile_keys[key], value) for key, value in gateway.settings if key in postgres.profile_keys)
+    where = f"PostgreSQL database {keywords.get('dbname', '')} on {keywords.get('host', '')}:{keywords['port']}"
+    try:
+        connection = psycopg2.connect(**keywords)
+        try:
+            seed_postgres(connection, spec, data)
+        finally:
+            connection.close()
+    except psycopg2.Error as error:
+        raise LoadFailed(f"could not load the {where}: {_one_line(error)}") from None
+    return where
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+LOADERS = {"duckdb": _load_duckdb, "postgres": _load_postgres}  # gateway type -> loader
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

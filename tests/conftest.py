@@ -154,3 +154,21 @@ def spec_with(*models: dict, **top) -> dict:
     }
     data.update(top)
     return data
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """This worker's own throwaway PostgreSQL server (tests/postgres_cluster.py), stopped at the end.
+
+    Skipped where PostgreSQL is not installed, except in CI (CI=true), which must install it.
+    """
+    import postgres_cluster
+
+    try:
+        cluster = postgres_cluster.start_cluster(tmp_path_factory.mktemp("postgres"))
+    except postgres_cluster.Unavailable as reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must install it (./test.sh does)")
+        pytest.skip(str(reason))
+    yield cluster
+    cluster.stop()
