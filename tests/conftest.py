@@ -71,6 +71,15 @@ def local_prod(spec_path: Path) -> None:
     spec_path.write_text(changed, encoding="utf-8")
 
 
+def prod_on_cluster(spec_path: Path, database: str) -> None:
+    """The example's prod gateway on a test server's database (host, port and credentials come
+    from the `{env:}` references the `postgres` fixture's `env()` fills)."""
+    text = spec_path.read_text(encoding="utf-8")
+    changed = text.replace("    database: analytics\n", f"    database: {database}\n")
+    assert text.count("    database: analytics\n") == 1
+    spec_path.write_text(changed, encoding="utf-8")
+
+
 class SqlParses:
     """The SQL texts meshgen asked sqlglot to parse in this process, in order."""
 

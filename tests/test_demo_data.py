@@ -21,7 +21,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import demo_data
-from conftest import SPECS, copy_spec
+from conftest import SPECS, copy_spec, prod_on_cluster
 from meshgen.build.pipeline import load
 from meshgen.ir import Spec
 
@@ -29,8 +29,6 @@ from meshgen.ir import Spec
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("demo-data")]
 
 SCRIPT = SPECS / "demo_data.py"
-EXAMPLE_PORT = "    port: 5432\n"  # the prod gateway's, a literal in specs/example.yaml
-EXAMPLE_DATABASE = "    database: analytics\n"
 
 
 def demo_data_run(spec: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -46,14 +44,6 @@ def _without_example_credentials(environ) -> dict[str, str]:
     return {k: v for k, v in environ.items() if not k.startswith("ACME_PG_")}
 
 
-def on_cluster(spec_path: Path, port: int, database: str) -> None:
-    """Point the example's prod gateway at the test server: its port and database are literals."""
-    text = spec_path.read_text(encoding="utf-8")
-    assert text.count(EXAMPLE_PORT) == 1 and text.count(EXAMPLE_DATABASE) == 1
-    text = text.replace(EXAMPLE_PORT, f"    port: {port}\n").replace(EXAMPLE_DATABASE, f"    database: {database}\n")
-    spec_path.write_text(text, encoding="utf-8")
-
-
 @dataclass(frozen=True)
 class Loaded:
     spec_path: Path
@@ -67,7 +57,7 @@ def loaded(tmp_path_factory, postgres) -> Loaded:
     """The example's demo data loaded into dev (DuckDB) and prod (PostgreSQL)."""
     spec_path = copy_spec("example.yaml", tmp_path_factory.mktemp("demo-data") / "project")
     database = postgres.database("analytics")
-    on_cluster(spec_path, postgres.port, database)
+    prod_on_cluster(spec_path, database)
     for env in ("dev", "prod"):
         load_demo_data(spec_path, env, postgres)
     return Loaded(spec_path, load(spec_path), spec_path.parent / "warehouse.duckdb", database)

@@ -23,7 +23,7 @@ pytest.importorskip("psycopg2")
 
 import demo_data
 import oracle
-from conftest import copy_spec, local_prod
+from conftest import copy_spec, local_prod, prod_on_cluster
 from meshgen.build.pipeline import load
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("postgres_showcase")]
@@ -94,13 +94,6 @@ def load_postgres(cluster, database: str, spec, data: dict) -> None:
         connection.close()
 
 
-def _point_prod_at(spec_path: Path, database: str) -> None:
-    text = spec_path.read_text(encoding="utf-8")
-    changed = text.replace("database: analytics", f"database: {database}")
-    assert changed != text
-    spec_path.write_text(changed, encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def played(postgres, tmp_path_factory, monkeypatch_module):
     """The showcase played on both warehouses: step -> (environment, tables) for each, and the times."""
@@ -108,7 +101,7 @@ def played(postgres, tmp_path_factory, monkeypatch_module):
         monkeypatch_module.setenv(key, value)
     database = postgres.database("analytics")
     mixed = copy_spec("example.yaml", tmp_path_factory.mktemp("postgres_prod"))
-    _point_prod_at(mixed, database)
+    prod_on_cluster(mixed, database)
     reference = copy_spec("example.yaml", tmp_path_factory.mktemp("duckdb_prod"))
     local_prod(reference)
     mixed_spec, reference_spec = load(mixed), load(reference)
