@@ -203,11 +203,10 @@ def seed_postgres(connection, spec, data: dict[str, list[dict]], schema_suffix: 
 
 
 def _columns(spec, source, warehouse_type: str) -> str:
-    """The source's columns, their types translated from the spec's dialect to the warehouse's."""
-    from sqlglot import exp
+    """The source's columns, their types as the warehouse spells them (meshgen's own translation)."""
+    from meshgen.semantics.types import warehouse_type as spelled_for
 
-    dialect = spec.project.dialect
-    return ", ".join(f"{c.name} {exp.DataType.build(c.type, dialect=dialect).sql(warehouse_type)}" for c in source.columns)
+    return ", ".join(f"{c.name} {spelled_for(c.type, spec.project.dialect, warehouse_type)}" for c in source.columns)
 
 
 def _rows(source, data: dict[str, list[dict]]) -> list[tuple]:
