@@ -19,6 +19,12 @@ DBT_CORE_VERSION = "1.11.16"
 
 
 @dataclass(frozen=True)
+class Driver:
+    module: str  # what the engine imports
+    requirement: str  # the pip requirement that installs it, pinned as the generated requirements pin it
+
+
+@dataclass(frozen=True)
 class Warehouse:
     name: str  # the gateway `type`
     dbt_adapter_version: str  # of the dbt-<name> package
@@ -37,10 +43,18 @@ class Warehouse:
     default_file: str = ""
     # Servers whose clients name the authentication method: (dbt's with a password, dbt's without, SQLMesh's with one).
     auth_methods: tuple[str, str, str] | None = None
+    # The module SQLMesh's connection imports to reach it (installed by the `sqlmesh[<name>]` extra).
+    sqlmesh_driver: str = ""
 
     @property
     def dbt_adapter(self) -> str:
         return f"dbt-{self.name}"
+
+    def driver(self, engine: str) -> Driver:
+        """What `engine` (sqlmesh | dbt) imports to work on this warehouse, and what installs it."""
+        if engine == "sqlmesh":
+            return Driver(self.sqlmesh_driver, f"sqlmesh[{self.name}]=={SQLMESH_VERSION}")
+        return Driver(f"dbt.adapters.{self.name}", f"{self.dbt_adapter}=={self.dbt_adapter_version}")
 
 
 _SNOWFLAKE_KEYS = {
@@ -60,6 +74,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             upsert="delete+insert",  # DuckDB's MERGE is recent
             dbt_python=True,
             default_file="warehouse.duckdb",
+            sqlmesh_driver="duckdb",
         ),
         Warehouse(
             "postgres",
@@ -69,8 +84,16 @@ WAREHOUSES: dict[str, Warehouse] = {
             profile_defaults={"port": 5432},
             decimal_default=None,
             upsert="delete+insert",
+            sqlmesh_driver="psycopg2",
         ),
-        Warehouse("snowflake", "1.12.4", profile_keys=_SNOWFLAKE_KEYS, sqlmesh_keys=_SNOWFLAKE_KEYS, dbt_python=True),
+        Warehouse(
+            "snowflake",
+            "1.12.4",
+            profile_keys=_SNOWFLAKE_KEYS,
+            sqlmesh_keys=_SNOWFLAKE_KEYS,
+            dbt_python=True,
+            sqlmesh_driver="snowflake.connector",
+        ),
         Warehouse(
             "bigquery",
             "1.12.1",
@@ -80,6 +103,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             target_schema="",
             decimal_default=(38, 9),
             dbt_python=True,
+            sqlmesh_driver="google.cloud.bigquery",
         ),
         Warehouse(
             "databricks",
@@ -89,6 +113,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             target_schema="default",
             decimal_default=(10, 0),
             dbt_python=True,
+            sqlmesh_driver="databricks.sql",
         ),
         Warehouse(
             "trino",
@@ -99,6 +124,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             target_schema="default",
             upsert="delete+insert",
             auth_methods=("ldap", "none", "basic"),
+            sqlmesh_driver="trino",
         ),
     )
 }

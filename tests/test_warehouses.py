@@ -33,3 +33,7 @@ def test_every_kind_of_the_schema_has_an_entry_and_its_keys_are_model_keys():
     model = _schema()["$defs"]["model"]["properties"]
     assert sorted(model["kind"]["enum"]) == sorted(KINDS)
     assert set(KIND_KEYS) <= set(model), set(KIND_KEYS) - set(model)
+
+
+def test_every_warehouse_names_the_driver_sqlmesh_imports_for_it():
+    assert all(facts.sqlmesh_driver for facts in WAREHOUSES.values())
