@@ -46,7 +46,8 @@ def _requirements(spec: Spec) -> GeneratedFile:
         sqlmesh_extras=types,
         sqlmesh_version=SQLMESH_VERSION,
         dbt_core_version=DBT_CORE_VERSION,
-        dbt_adapters=[(warehouse(t).dbt_adapter, warehouse(t).dbt_adapter_version) for t in types],
+        # What `meshgen deploy` and `meshgen run` tell a user without the driver to install.
+        dbt_adapters=[warehouse(t).driver("dbt").requirement for t in types],
     )
     return GeneratedFile(requirements_path(spec), text)
 
