@@ -7,7 +7,8 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check ".[engines]"
+# dev runs on DuckDB: its drivers are all it needs (prod's PostgreSQL ones are `.[postgres]`).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check ".[duckdb]"
 export PATH="$PWD/.venv/bin:$PATH"
 meshgen validate specs/example.yaml
 meshgen build specs/example.yaml --out build/example

@@ -35,6 +35,12 @@ class MissingOverload:
 
 
 @dataclass(frozen=True)
+class Driver:
+    module: str  # what the engine imports
+    requirement: str  # the pip requirement that installs it, pinned as the generated requirements pin it
+
+
+@dataclass(frozen=True)
 class Warehouse:
     name: str  # the gateway `type`
     dbt_adapter_version: str  # of the dbt-<name> package
@@ -57,10 +63,21 @@ class Warehouse:
     # Whether it knows every spelling sqlglot reads in its dialect (DuckDB: `double`; PostgreSQL
     # wants `double precision`), so a spec type in its dialect can be passed on as written.
     accepts_sqlglot_types: bool = False
+    # The module SQLMesh's connection imports to reach it, installed by the `sqlmesh[<name>]` extra,
+    # or by `sqlmesh_driver_package` where that extra would build it from source (psycopg2 needs
+    # PostgreSQL's headers and a compiler; psycopg2-binary is the same module, prebuilt).
+    sqlmesh_driver: str = ""
+    sqlmesh_driver_package: str = ""
 
     @property
     def dbt_adapter(self) -> str:
         return f"dbt-{self.name}"
+
+    def driver(self, engine: str) -> Driver:
+        """What `engine` (sqlmesh | dbt) imports to work on this warehouse, and what installs it."""
+        if engine == "sqlmesh":
+            return Driver(self.sqlmesh_driver, self.sqlmesh_driver_package or f"sqlmesh[{self.name}]=={SQLMESH_VERSION}")
+        return Driver(f"dbt.adapters.{self.name}", f"{self.dbt_adapter}=={self.dbt_adapter_version}")
 
 
 # PostgreSQL rounds, truncates and takes remainders and logarithms to a base of NUMERIC only;
@@ -97,6 +114,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             dbt_python=True,
             default_file="warehouse.duckdb",
             accepts_sqlglot_types=True,
+            sqlmesh_driver="duckdb",
         ),
         Warehouse(
             "postgres",
@@ -107,8 +125,17 @@ WAREHOUSES: dict[str, Warehouse] = {
             decimal_default=None,
             upsert="delete+insert",
             missing_overloads=_POSTGRES_MISSING,
+            sqlmesh_driver="psycopg2",
+            sqlmesh_driver_package="psycopg2-binary==2.9.13",
         ),
-        Warehouse("snowflake", "1.12.4", profile_keys=_SNOWFLAKE_KEYS, sqlmesh_keys=_SNOWFLAKE_KEYS, dbt_python=True),
+        Warehouse(
+            "snowflake",
+            "1.12.4",
+            profile_keys=_SNOWFLAKE_KEYS,
+            sqlmesh_keys=_SNOWFLAKE_KEYS,
+            dbt_python=True,
+            sqlmesh_driver="snowflake.connector",
+        ),
         Warehouse(
             "bigquery",
             "1.12.1",
@@ -118,6 +145,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             target_schema="",
             decimal_default=(38, 9),
             dbt_python=True,
+            sqlmesh_driver="google.cloud.bigquery",
         ),
         Warehouse(
             "databricks",
@@ -127,6 +155,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             target_schema="default",
             decimal_default=(10, 0),
             dbt_python=True,
+            sqlmesh_driver="databricks.sql",
         ),
         Warehouse(
             "trino",
@@ -137,6 +166,7 @@ WAREHOUSES: dict[str, Warehouse] = {
             target_schema="default",
             upsert="delete+insert",
             auth_methods=("ldap", "none", "basic"),
+            sqlmesh_driver="trino",
         ),
     )
 }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -61,6 +62,30 @@ def copy_spec(name: str, target: Path) -> Path:
             shutil.copytree(item, target / item.name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(SPECS / name, target / name)
     return target / name
+
+
+def repo_venv(name: str, *requirements: str, key: str = "") -> Path:
+    """The Python of a venv in the repository (`.venv-<name>`), set up afresh when what it installs changes.
+
+    `requirements` go to pip; `key` names anything else they depend on (a file's hash, say).
+    """
+    venv = REPO / f".venv-{name}"
+    python = venv / "bin" / "python"
+    digest = hashlib.sha256(("\n".join(requirements) + key).encode()).hexdigest()[:16]
+    stamp = venv / f".installed-{digest}"
+    if not stamp.exists():
+        # From scratch: nothing an earlier set of requirements brought stays behind.
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
+        shown = " ".join(requirements)
+        assert install.returncode == 0, f"pip install {shown} failed:\n{install.stdout[-3000:]}{install.stderr[-3000:]}"
+        stamp.touch()
+    return python
 
 
 def local_prod(spec_path: Path) -> None:

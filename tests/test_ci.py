@@ -130,7 +130,7 @@ def test_workflow_shape(tmp_path):
 def test_requirements_pin_the_tools_the_gateways_need(tmp_path):
     root = build_tree(tmp_path, "example.yaml")
     lines = [l for l in (root / "transforms/requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
-    assert lines == ["meshgen==0.1.0", "sqlmesh[duckdb,postgres]==0.236.4", "dbt-core==1.11.16", "dbt-duckdb==1.11.1", "dbt-postgres==1.11.0"]
+    assert lines == ["meshgen-compiler==0.1.0", "sqlmesh[duckdb]==0.236.4", "psycopg2-binary==2.9.13", "dbt-core==1.11.16", "dbt-duckdb==1.11.1", "dbt-postgres==1.11.0"]
 
 
 def test_gitlab_ci_is_well_formed(tmp_path):

@@ -12,7 +12,6 @@ the tables `meshgen deploy` and `meshgen run` leave.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import re
@@ -25,7 +24,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import oracle
-from conftest import REPO, copy_spec, load_dict, spec_with
+from conftest import REPO, copy_spec, load_dict, repo_venv, spec_with
 from meshgen.targets import orchestration
 from meshgen.build.pipeline import load
 
@@ -183,25 +182,6 @@ def test_hostile_folders_stay_literal(tmp_path):
 # -- integration: the real orchestrators, running the real engines ------------------
 
 
-def orchestrator_python(name: str, requirement: str) -> Path:
-    """The venv of one orchestrator, created (once per requirement) in the repository."""
-    venv = REPO / f".venv-{name}"
-    python = venv / "bin" / "python"
-    stamp = venv / f".installed-{hashlib.sha256(requirement.encode()).hexdigest()[:16]}"
-    if not stamp.exists():
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
-            capture_output=True,
-            text=True,
-            timeout=1500,
-        )
-        assert install.returncode == 0, f"pip install {requirement} failed:\n{install.stdout[-3000:]}{install.stderr[-3000:]}"
-        stamp.touch()
-    return python
-
-
 def engines_env(**extra: str) -> dict[str, str]:
     """The environment of an orchestrator process: the real sqlmesh and dbt (this venv's) on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
@@ -263,7 +243,7 @@ with open(out, "w") as file:
 
 
 def airflow(root: Path, *args: str) -> subprocess.CompletedProcess:
-    python = orchestrator_python("airflow", AIRFLOW_REQUIREMENT)
+    python = repo_venv("airflow", AIRFLOW_REQUIREMENT)
     home = root.parent / "airflow-home"
     env = engines_env(
         AIRFLOW_HOME=str(home),
@@ -359,7 +339,7 @@ with open(out, "w") as file:
 
 
 def dagster(root: Path, job: str, execution_time: str) -> dict:
-    python = orchestrator_python("dagster", DAGSTER_REQUIREMENT)
+    python = repo_venv("dagster", DAGSTER_REQUIREMENT)
     home = root.parent / "dagster-home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
@@ -376,7 +356,7 @@ def dagster(root: Path, job: str, execution_time: str) -> dict:
 @pytest.mark.integration
 def test_dagster_definitions_validate(tmp_path):
     root, _ = fresh_example(tmp_path / "project")
-    python = orchestrator_python("dagster", DAGSTER_REQUIREMENT)
+    python = repo_venv("dagster", DAGSTER_REQUIREMENT)
     home = tmp_path / "dagster-home"
     home.mkdir()
     validate = subprocess.run(

@@ -21,7 +21,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path):
         check=True,
         capture_output=True,
     )
-    wheel = next(dist.glob("meshgen-*.whl"))
+    wheel = next(dist.glob("meshgen_compiler-*.whl"))
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     subprocess.run([env_dir / "bin/pip", "install", "--quiet", str(wheel)], check=True, capture_output=True)

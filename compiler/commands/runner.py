@@ -2,8 +2,9 @@
 
 Both verbs (see `execution`) pin one execution time for all their stages.
 Stages run strictly one after the other (DuckDB allows one writer at a time).
-Before a stage starts, its prerequisites are checked; the first failure stops
-with a report naming the stage, the model and the tool's own error.
+Before the first stage starts, the engines and the environment's warehouse drivers
+are checked (`engines`); before a stage starts, its prerequisites are checked; the
+first failure stops with a report naming the stage, the model and the tool's own error.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -37,6 +36,8 @@ from ..execution import (
     with_time,
 )
 from ..ir import Environment, Spec
+from ..warehouses import warehouse
+from .engines import check_engines, tool_path
 
 Echo = Callable[[str], None]
 _TAIL_LINES = 25
@@ -125,16 +126,6 @@ def run_window(spec: Spec, at: datetime) -> tuple[datetime, datetime]:
     return schedule.run_window(most_frequent_cron(m.cron for m in spec.models), at)
 
 
-def tool_path(name: str) -> str:
-    """The engine CLI next to this Python (a venv's bin), else on PATH."""
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        hint = {"sqlmesh": "pip install 'sqlmesh[duckdb]'", "dbt": "pip install dbt-core dbt-duckdb"}[name]
-        raise fail(Location(name), f"the {name} command is not installed", hint)
-    return found
-
-
 def describe(spec: Spec, env: Environment, verb: str, steps: list[Step], name: str, at: datetime) -> str:
     """The plan `--dry-run` prints."""
     shown = f"{env.name} (as {name})" if name else env.name
@@ -216,7 +207,7 @@ def run_step(spec: Spec, root: Path, env: Environment, step: Step, name: str, at
         return StageFailure(stage, "", problem)
     variables = {**os.environ, **time_environment(at)}
     for command in step.commands:
-        argv = [tool_path(command[0]), *command[1:]]
+        argv = [tool_path(command[0], warehouse(spec.gateway(env.gateway).type)), *command[1:]]
         result = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=variables)
         if result.returncode != 0:
             output = result.stdout + result.stderr
@@ -258,6 +249,7 @@ def execute(
     if dry_run:
         echo(describe(spec, env, verb, steps, name, at))
         return 0
+    check_engines(spec, env, (step.stage.engine for step in steps if step.commands))
     total = len(steps)
     started = time.monotonic()
     echo(f"{spec.project.name}: {verb} {env.name}, execution time {format_time(at)}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import posixpath
 import shlex
 
-from .. import __version__
+from .. import DISTRIBUTION, __version__
 from .files import GeneratedFile
 from ..ir import EnvRef, Environment, Spec
 from .render import render
@@ -42,11 +42,14 @@ def _requirements(spec: Spec) -> GeneratedFile:
     text = render(
         "ci/requirements.txt.j2",
         requirements_path=requirements_path(spec),
+        distribution=DISTRIBUTION,
         meshgen_version=__version__,
-        sqlmesh_extras=types,
+        sqlmesh_extras=[t for t in types if not warehouse(t).sqlmesh_driver_package],
+        sqlmesh_drivers=[warehouse(t).sqlmesh_driver_package for t in types if warehouse(t).sqlmesh_driver_package],
         sqlmesh_version=SQLMESH_VERSION,
         dbt_core_version=DBT_CORE_VERSION,
-        dbt_adapters=[(warehouse(t).dbt_adapter, warehouse(t).dbt_adapter_version) for t in types],
+        # What `meshgen deploy` and `meshgen run` tell a user without the driver to install.
+        dbt_adapters=[warehouse(t).driver("dbt").requirement for t in types],
     )
     return GeneratedFile(requirements_path(spec), text)
 

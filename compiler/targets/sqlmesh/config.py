@@ -40,15 +40,14 @@ def _connection(spec: Spec, gateway: Gateway) -> list[tuple[str, str, Any]]:
     items += [(facts.sqlmesh_keys[key], *_setting(value, integer=key in INTEGER_KEYS)) for key, value in gateway.settings]
     if facts.auth_methods and gateway.get("password"):
         items.append(("method", "literal", facts.auth_methods[2]))
-    # Import the warehouse driver when the gateway is used, not when the config loads:
-    # working on dev must not need every environment's driver installed.
-    return items + [("check_import", "literal", False)]
+    return items
 
 
 def config_file(spec: Spec) -> GeneratedFile:
     gateways = [
         {
             "name": env.name,
+            "driver": warehouse(spec.gateway(env.gateway).type).driver("sqlmesh").module,
             "connection": _connection(spec, spec.gateway(env.gateway)),
         }
         for env in spec.environments

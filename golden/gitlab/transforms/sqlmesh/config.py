@@ -10,8 +10,15 @@ Each gateway carries the schema suffix its environment gives dbt-built tables,
 so a SQLMesh model reads the dbt table of its own environment (dev never reads
 prod). The DuckDB path is resolved from this file, so it is the same file
 whichever directory SQLMesh is started from.
+
+A gateway whose warehouse driver is not installed is left out: SQLMesh builds an
+engine adapter, importing its driver, for every gateway it is given, whichever one
+it runs on, so working on one environment would need every environment's driver.
+Using a gateway left out fails as a missing gateway (`meshgen deploy` and
+`meshgen run` name the package to install before they start SQLMesh).
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -42,21 +49,30 @@ def dbt_schema_suffix(environment: str) -> str:
     return "__" + (os.environ.get("MESHGEN_ENVIRONMENT") or environment)
 
 
+def installed(module: str) -> bool:
+    """Whether a driver module can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # its parent package is missing
+        return False
+
+
+def gateway(environment: str, connection: dict) -> GatewayConfig:
+    return GatewayConfig(
+        connection=connection,
+        variables={"meshgen_env": environment, "meshgen_dbt_suffix": dbt_schema_suffix(environment)},
+    )
+
+
+# Each environment: (the module SQLMesh imports to reach its warehouse, its connection).
+CONNECTIONS = {
+    'dev': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())}),
+    'ci': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())}),
+    'prod': ('psycopg2', {'type': 'postgres', 'host': env('SUBS_PG_HOST'), 'user': env('SUBS_PG_USER'), 'password': env('SUBS_PG_PASSWORD'), 'database': 'subscriptions'}),
+}
+
 config = Config(
-    gateways={
-        'dev': GatewayConfig(
-            connection={'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())},
-            variables={"meshgen_env": 'dev', "meshgen_dbt_suffix": dbt_schema_suffix('dev')},
-        ),
-        'ci': GatewayConfig(
-            connection={'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())},
-            variables={"meshgen_env": 'ci', "meshgen_dbt_suffix": dbt_schema_suffix('ci')},
-        ),
-        'prod': GatewayConfig(
-            connection={'type': 'postgres', 'host': env('SUBS_PG_HOST'), 'user': env('SUBS_PG_USER'), 'password': env('SUBS_PG_PASSWORD'), 'database': 'subscriptions', 'check_import': False},
-            variables={"meshgen_env": 'prod', "meshgen_dbt_suffix": dbt_schema_suffix('prod')},
-        ),
-    },
+    gateways={name: gateway(name, connection) for name, (driver, connection) in CONNECTIONS.items() if installed(driver)},
     default_gateway='dev',
     default_target_environment='dev',
     model_defaults=ModelDefaultsConfig(

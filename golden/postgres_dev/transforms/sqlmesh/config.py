@@ -10,8 +10,15 @@ Each gateway carries the schema suffix its environment gives dbt-built tables,
 so a SQLMesh model reads the dbt table of its own environment (dev never reads
 prod). The DuckDB path is resolved from this file, so it is the same file
 whichever directory SQLMesh is started from.
+
+A gateway whose warehouse driver is not installed is left out: SQLMesh builds an
+engine adapter, importing its driver, for every gateway it is given, whichever one
+it runs on, so working on one environment would need every environment's driver.
+Using a gateway left out fails as a missing gateway (`meshgen deploy` and
+`meshgen run` name the package to install before they start SQLMesh).
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -42,17 +49,29 @@ def dbt_schema_suffix(environment: str) -> str:
     return "__" + (os.environ.get("MESHGEN_ENVIRONMENT") or environment)
 
 
+def installed(module: str) -> bool:
+    """Whether a driver module can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # its parent package is missing
+        return False
+
+
+def gateway(environment: str, connection: dict) -> GatewayConfig:
+    return GatewayConfig(
+        connection=connection,
+        variables={"meshgen_env": environment, "meshgen_dbt_suffix": dbt_schema_suffix(environment)},
+    )
+
+
+# Each environment: (the module SQLMesh imports to reach its warehouse, its connection).
+CONNECTIONS = {
+    'dev': ('psycopg2', {'type': 'postgres', 'host': env('CLINIC_DEV_PG_HOST'), 'port': env_int('CLINIC_DEV_PG_PORT'), 'user': env('CLINIC_DEV_PG_USER'), 'password': env('CLINIC_DEV_PG_PASSWORD'), 'database': 'clinic_dev'}),
+    'prod': ('psycopg2', {'type': 'postgres', 'host': env('CLINIC_PG_HOST'), 'port': 5432, 'user': env('CLINIC_PG_USER'), 'password': env('CLINIC_PG_PASSWORD'), 'database': 'clinic', 'sslmode': 'require'}),
+}
+
 config = Config(
-    gateways={
-        'dev': GatewayConfig(
-            connection={'type': 'postgres', 'host': env('CLINIC_DEV_PG_HOST'), 'port': env_int('CLINIC_DEV_PG_PORT'), 'user': env('CLINIC_DEV_PG_USER'), 'password': env('CLINIC_DEV_PG_PASSWORD'), 'database': 'clinic_dev', 'check_import': False},
-            variables={"meshgen_env": 'dev', "meshgen_dbt_suffix": dbt_schema_suffix('dev')},
-        ),
-        'prod': GatewayConfig(
-            connection={'type': 'postgres', 'host': env('CLINIC_PG_HOST'), 'port': 5432, 'user': env('CLINIC_PG_USER'), 'password': env('CLINIC_PG_PASSWORD'), 'database': 'clinic', 'sslmode': 'require', 'check_import': False},
-            variables={"meshgen_env": 'prod', "meshgen_dbt_suffix": dbt_schema_suffix('prod')},
-        ),
-    },
+    gateways={name: gateway(name, connection) for name, (driver, connection) in CONNECTIONS.items() if installed(driver)},
     default_gateway='dev',
     default_target_environment='dev',
     model_defaults=ModelDefaultsConfig(

@@ -1,0 +1,86 @@
+"""The engine CLIs `meshgen deploy` and `meshgen run` start, and the warehouse drivers they need.
+
+Both are checked before the first stage starts, so a missing driver is one line
+naming the package to install, not an engine's traceback halfway through a deploy.
+A driver is looked for in the Python the engine's CLI runs on, which need not be
+meshgen's own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import Location, fail
+from ..ir import Environment, Spec
+from ..warehouses import DBT_CORE_VERSION, Warehouse, warehouse
+
+# Run by another Python: exit 3 when the module is not found (any other failure is not a verdict).
+_FIND_MODULE = """import importlib.util, sys
+try:
+    found = importlib.util.find_spec(sys.argv[1]) is not None
+except ImportError:
+    found = False
+sys.exit(0 if found else 3)
+"""
+_NOT_FOUND = 3
+
+
+def tool_path(name: str, facts: Warehouse) -> str:
+    """The engine CLI next to this Python (a venv's bin), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        packages = [facts.driver(name).requirement] + ([f"dbt-core=={DBT_CORE_VERSION}"] if name == "dbt" else [])
+        raise fail(Location(name), f"the {name} command is not installed", f"pip install {shlex.join(packages)}")
+    return found
+
+
+def engine_python(tool: str) -> str | None:
+    """The Python a CLI runs on: this one when it sits beside it, else its `#!` line's (None: unknown)."""
+    if Path(tool).parent == Path(sys.executable).parent:
+        return sys.executable
+    try:
+        with open(tool, "rb") as script:
+            first = script.readline(512).decode(errors="replace")
+    except OSError:
+        return None
+    words = first[2:].split() if first.startswith("#!") else []
+    if len(words) > 1 and Path(words[0]).name == "env":  # #!/usr/bin/env python3
+        words = [shutil.which(words[1]) or ""]
+    return words[0] if words and Path(words[0]).name.startswith("python") else None
+
+
+def importable(python: str | None, module: str) -> bool:
+    """Whether `python` finds `module` (without importing it); True when that cannot be told."""
+    if python is None:
+        return True
+    if python == sys.executable:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ImportError:  # its parent package is missing
+            return False
+    try:
+        result = subprocess.run([python, "-c", _FIND_MODULE, module], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    return result.returncode != _NOT_FOUND
+
+
+def check_engines(spec: Spec, env: Environment, engines: Iterable[str]) -> None:
+    """Each engine's CLI is installed and finds the driver of the environment's warehouse, or a one-line error."""
+    facts = warehouse(spec.gateway(env.gateway).type)
+    missing = []
+    for engine in dict.fromkeys(engines):
+        driver = facts.driver(engine)
+        if not importable(engine_python(tool_path(engine, facts)), driver.module):
+            missing.append(driver.requirement)
+    if missing:
+        drivers = "drivers" if len(missing) > 1 else "driver"
+        message = f"environment '{env.name}' runs on {facts.name}: install its {drivers} with pip install {shlex.join(missing)}"
+        raise fail(Location(spec.project.spec_file), message)
