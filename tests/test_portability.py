@@ -33,6 +33,9 @@ def test_round_of_a_double_is_cast_for_postgres_only(tmp_path: Path):
     assert "@IF(@gateway IN ('prod'), CAST(ROUND(CAST(100.0 * amount" in query  # SQLMesh picks it per gateway
     assert "AS DECIMAL), 1) AS DOUBLE), ROUND(100.0 * amount" in query
     assert "rewritten for a warehouse:" in explain(spec, "core.shares")
+    validated = run_cli("validate", "meshgen.yaml", cwd=tmp_path)
+    assert validated.exit_code == 0
+    assert "note: model 'core.shares': ROUND(float, …) has no postgres function; meshgen casts it there" in validated.stdout
 
 
 def test_one_warehouse_dialect_needs_no_rewrite(tmp_path: Path):

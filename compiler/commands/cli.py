@@ -93,11 +93,15 @@ def validate(spec: Path = SpecArgument) -> None:
     """Check a spec: schema, names, references, SQL and contracts. Writes nothing."""
     from ..build.pipeline import load
 
+    from ..semantics import portability
+
     result = load(spec, str(spec))
     typer.echo(
         f"{str(spec)}: ok ({len(result.models)} models, {len(result.sources)} sources, "
         f"{len(result.contracts)} contracts, {len(result.environments)} environments)"
     )
+    for line in portability.rewrite_notes(result):
+        typer.echo(line)
 
 
 @app.command()

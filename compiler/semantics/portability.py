@@ -88,6 +88,17 @@ def rewritten_call(call: TypedCall, node: exp.Expression, cast_to: str = "decima
     return exp.cast(node, exp.DataType.build(call.type)) if call.type else node
 
 
+def rewrite_notes(spec: Spec) -> list[str]:
+    """One line per model with calls rewritten for a warehouse, for `meshgen validate`."""
+    notes = []
+    for name, info in spec.analysis.models.items():
+        found = [f for f in findings(spec, info.calls) if f.rewritten]
+        if found:
+            calls = f" ({len(found)} calls)" if len(found) > 1 else ""
+            notes.append(f"  note: model '{name}': {found[0].describe()}{calls}; meshgen casts it there (`meshgen explain {name}`)")
+    return notes
+
+
 def rewritten_by_environment(spec: Spec, calls: tuple[TypedCall, ...]) -> tuple[tuple[TypedCall, tuple[str, ...]], ...]:
     """Each call some warehouse rewrites, with the environments on those warehouses (SQLMesh's gateways)."""
     environments: dict[TypedCall, list[str]] = {}
