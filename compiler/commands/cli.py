@@ -229,9 +229,10 @@ def check(
     report = live_check(result.spec, result.root, env, list(select or ()))
     for line in report.notes():
         typer.echo(line)
-    typer.echo(report.summary())
     if report.failed:
-        raise MeshgenError(report.diagnostics())
+        typer.echo(MeshgenError(report.diagnostics()).render(), err=True)
+    typer.echo(report.summary())
+    raise typer.Exit(EXIT_USER_ERROR if report.failed else 0)
 
 
 class DiffFormat(str, Enum):
