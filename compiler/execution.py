@@ -20,15 +20,18 @@ workflow all run these commands.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
 from . import schedule
 from .analysis.stages import Stage
+from .errors import Location, did_you_mean, fail
 from .ir import Environment, Spec
-from .warehouses import database_file
+from .warehouses import DBT_CORE_VERSION, SQLMESH_VERSION, database_file, warehouse
 
 EXECUTION_TIME = "{execution_time}"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -70,6 +73,37 @@ class Invocation:
 
     def as_dict(self) -> dict:
         return {"command": list(self.argv), "models": [{"model": m, "cron": c, "args": list(a)} for m, c, a in self.models]}
+
+
+def environment(spec: Spec, name: str) -> Environment:
+    """The environment of that name, or a user error naming the closest one."""
+    env = next((e for e in spec.environments if e.name == name), None)
+    if env is None:
+        known = [e.name for e in spec.environments]
+        raise fail(Location(spec.project.spec_file), f"unknown environment '{name}'", did_you_mean(name, known, "environments"))
+    return env
+
+
+def renamed_as(env: Environment) -> str:
+    """The name a non-prod environment runs under: MESHGEN_ENVIRONMENT's value, else "" (its own). Prod is never renamed."""
+    return "" if env.is_prod else os.environ.get(ENVIRONMENT_OVERRIDE, "")
+
+
+def install_hint(engine: str, gateway_type: str = "duckdb") -> str:
+    """How to install an engine (sqlmesh | dbt) for a warehouse type, pinned as the generated requirements pin it."""
+    facts = warehouse(gateway_type)
+    requirement = facts.driver(engine).requirement
+    if engine == "dbt":
+        packages = [f"dbt-core=={DBT_CORE_VERSION}", requirement]
+    else:
+        packages = [f"sqlmesh=={SQLMESH_VERSION}", requirement] if facts.sqlmesh_driver_package else [requirement]
+    return f"pip install {shlex.join(packages)}"
+
+
+def environment_table(spec: Spec, env: Environment, table: str, name: str = "") -> str:
+    """Where a model or source lives in an environment: a model's schema follows the naming rule, a source's does not."""
+    model = spec.model(table)
+    return table if model is None else f"{env.schema_for(model.schema, name)}.{model.table}"
 
 
 def dbt_node_name(model_name: str) -> str:
@@ -190,7 +224,7 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") ->
         if model is None:
             checks.append(Prerequisite("table_exists", upstream, "source"))
             continue
-        table = f"{env.schema_for(model.schema, name)}.{model.table}"
+        table = environment_table(spec, env, upstream, name)
         earlier = analysis.stage_of(upstream)[0]
         checks.append(Prerequisite("table_exists", table, f"built by stage {earlier.index} ({earlier.engine})"))
         column = _freshness_column(model)

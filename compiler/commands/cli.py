@@ -216,6 +216,29 @@ def run(
     _execute("run", spec, env, select, dry_run, out, execution_time, since)
 
 
+@app.command()
+@_handles_errors
+def check(
+    spec: Path = SpecArgument,
+    env: str = _ENV_OPTION,
+    select: Optional[list[str]] = _SELECT_OPTION,
+    out: Optional[Path] = _OUT_OPTION,
+) -> None:
+    """Plan every model against the environment's warehouse (LIMIT 0 through each engine); writes no data; exit 1 on a failure."""
+    from ..build.pipeline import build as run_build
+    from ..errors import MeshgenError
+    from ..live_check import check as live_check
+
+    result = run_build(spec, str(spec), out=out)
+    report = live_check(result.spec, result.root, env, list(select or ()))
+    for line in report.notes():
+        typer.echo(line)
+    if report.failed:
+        typer.echo(MeshgenError(report.diagnostics()).render(), err=True)
+    typer.echo(report.summary())
+    raise typer.Exit(EXIT_USER_ERROR if report.failed else 0)
+
+
 class DiffFormat(str, Enum):
     text = "text"
     json = "json"

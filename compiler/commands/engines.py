@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import Location, fail
+from ..execution import install_hint
 from ..ir import Environment, Spec
-from ..warehouses import DBT_CORE_VERSION, Warehouse, warehouse
+from ..warehouses import Warehouse, warehouse
 
 # Run by another Python: exit 3 when the module is not found (any other failure is not a verdict).
 _FIND_MODULE = """import importlib.util, sys
@@ -36,8 +37,7 @@ def tool_path(name: str, facts: Warehouse) -> str:
     beside = Path(sys.executable).with_name(name)
     found = str(beside) if beside.exists() else shutil.which(name)
     if not found:
-        packages = [facts.driver(name).requirement] + ([f"dbt-core=={DBT_CORE_VERSION}"] if name == "dbt" else [])
-        raise fail(Location(name), f"the {name} command is not installed", f"pip install {shlex.join(packages)}")
+        raise fail(Location(name), f"the {name} command is not installed", install_hint(name, facts.name))
     return found
 
 

@@ -21,16 +21,17 @@ from typing import Callable
 
 from .. import schedule
 from ..analysis.stages import Stage
-from ..errors import Location, did_you_mean, fail
+from ..errors import Location, fail
 from ..execution import (
-    ENVIRONMENT_OVERRIDE,
     Prerequisite,
     database_path,
     dbt_node_name,
     deploy_commands,
+    environment,
     format_time,
     most_frequent_cron,
     prerequisites,
+    renamed_as,
     run_invocation,
     time_environment,
     with_time,
@@ -68,14 +69,6 @@ class Step:
 
     stage: Stage
     commands: tuple[tuple[str, ...], ...]
-
-
-def environment(spec: Spec, name: str) -> Environment:
-    env = next((e for e in spec.environments if e.name == name), None)
-    if env is None:
-        known = [e.name for e in spec.environments]
-        raise fail(Location(spec.project.spec_file), f"unknown environment '{name}'", did_you_mean(name, known, "environments"))
-    return env
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -235,7 +228,7 @@ def execute(
 ) -> int:
     """Deploy to or run an environment (`verb`: deploy | run); returns the exit code."""
     env = environment(spec, env_name)
-    name = "" if env.is_prod else os.environ.get(ENVIRONMENT_OVERRIDE, "")
+    name = renamed_as(env)
     at = at or now()
     stages = selected_stages(spec, select)
     if verb == "deploy":
