@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,18 +192,23 @@ def spec_with(*models: dict, **top) -> dict:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
+def postgres():
     """This worker's own throwaway PostgreSQL server (tests/postgres_cluster.py), stopped at the end.
 
     Skipped where PostgreSQL is not installed, except in CI (CI=true), which must install it.
     """
     import postgres_cluster
 
+    # Outside pytest's temp root: as root the server runs as another user, and every pytest
+    # session makes that root private again (mode 0700), which would lock a running server out.
+    folder = Path(tempfile.mkdtemp(prefix="meshgen-postgres-"))
     try:
-        cluster = postgres_cluster.start_cluster(tmp_path_factory.mktemp("postgres"))
+        cluster = postgres_cluster.start_cluster(folder)
     except postgres_cluster.Unavailable as reason:
+        shutil.rmtree(folder, ignore_errors=True)
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}; CI must install it (./test.sh does)")
         pytest.skip(str(reason))
     yield cluster
     cluster.stop()
+    shutil.rmtree(folder, ignore_errors=True)

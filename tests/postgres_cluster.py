@@ -20,7 +20,6 @@ import secrets
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import time
@@ -121,7 +120,6 @@ def start_cluster(folder: Path) -> PostgresCluster:
     (folder / "socket").mkdir(mode=0o700)
     if server_user:
         _hand_over(folder, server_user)
-        _let_through(folder)
     _initdb(binaries / "initdb", folder, password, server_user)
     data = folder / "data"
     with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
@@ -129,8 +127,6 @@ def start_cluster(folder: Path) -> PostgresCluster:
     for attempt in range(1, START_ATTEMPTS + 1):
         port = _free_port()
         _write_settings(data, port, folder / "socket")
-        if server_user:
-            _let_through(folder)  # again: another pytest session may have closed its root meanwhile
         try:
             _run(server_user, binaries / "pg_ctl", "start", "-D", data, "-l", folder / "server.log", "-w", "-t", "60")
             pid = int((data / "postmaster.pid").read_text(encoding="utf-8").split()[0])
@@ -177,20 +173,6 @@ def _server_user() -> pwd.struct_passwd | None:
 def _hand_over(folder: Path, user: pwd.struct_passwd) -> None:
     for path in (folder, folder / "socket"):
         os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def _let_through(folder: Path) -> None:
-    """Let the server's user through pytest's private (0700) temp folders to its own.
-
-    Search permission only (no listing); pytest makes its root private again on its next run.
-    """
-    top = Path(tempfile.gettempdir()).resolve()
-    for parent in folder.resolve().parents:
-        if parent == top or top not in parent.parents:
-            break
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
 def _initdb(initdb: Path, folder: Path, password: str, server_user: pwd.struct_passwd | None) -> None:
