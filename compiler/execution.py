@@ -4,7 +4,9 @@
   is a `sqlmesh plan` of that stage's models (and every earlier SQLMesh
   stage's), which builds new versions over the environment's whole backfill
   range; every dbt stage is a `dbt build` of its models. After the first
-  deploy an environment is complete.
+  deploy an environment is complete. `meshgen deploy` stages it (`staged`):
+  SQLMesh plans into `<env>__next`, dbt reads that and keeps copies of its tables
+  (`deploy_begin`); `deploy_finish` switches over, `deploy_rollback` undoes.
 * **run** is what the schedule does: in each stage, `sqlmesh run` or `dbt build`
   of the models that are due (their cron ticked since the schedule's previous
   tick); SQLMesh loads their missing intervals, dbt their new ones.
