@@ -281,18 +281,21 @@ def run_step(spec: Spec, root: Path, env: Environment, step: Step, name: str, at
     return None
 
 
-def run_commands(root: Path, commands: Commands, at: datetime) -> str:
-    """Run commands in order: "" when all succeeded, else what failed."""
+def run_commands(root: Path, commands: Commands, at: datetime, rolling_back: bool = False) -> str:
+    """Run commands in order: "" when all succeeded, else what failed.
+
+    `rolling_back`: a staging environment that was never created (the first plan failed) is no failure.
+    """
     for command in commands:
         code, output = run_command(root, command, at)
-        if code != 0:
+        if code != 0 and not (rolling_back and "invalidate" in command and _NOT_DEPLOYED.search(output)):
             return failed_command(command, code, output)
     return ""
 
 
 def roll_back(root: Path, env: Environment, name: str, switch: Switch, at: datetime, echo: Echo) -> None:
     shown = name or env.name
-    problem = run_commands(root, switch.rollback, at)
+    problem = run_commands(root, switch.rollback, at, rolling_back=True)
     if problem:
         echo(f"meshgen could not restore environment {shown}; its dbt tables' copies are kept:\n{problem}")
     else:
