@@ -4,7 +4,9 @@
   is a `sqlmesh plan` of that stage's models (and every earlier SQLMesh
   stage's), which builds new versions over the environment's whole backfill
   range; every dbt stage is a `dbt build` of its models. After the first
-  deploy an environment is complete.
+  deploy an environment is complete. `meshgen deploy` stages it (`staged`):
+  SQLMesh plans into `<env>__next`, dbt reads that and keeps copies of its tables
+  (`deploy_begin`); `deploy_finish` switches over, `deploy_rollback` undoes.
 * **run** is what the schedule does: in each stage, `sqlmesh run` or `dbt build`
   of the models that are due (their cron ticked since the schedule's previous
   tick); SQLMesh loads their missing intervals, dbt their new ones.
@@ -31,6 +33,7 @@ from . import schedule
 from .analysis.stages import Stage
 from .errors import Location, did_you_mean, fail
 from .ir import Environment, Spec
+from .semantics.kinds import kind_facts
 from .warehouses import DBT_CORE_VERSION, SQLMESH_VERSION, database_file, warehouse
 
 EXECUTION_TIME = "{execution_time}"
@@ -45,6 +48,11 @@ DEFAULT_START = "2000-01-01"
 EXECUTION_TIME_VAR = "meshgen_execution_time"
 # The same time for SQLMesh's Python models, whose `sqlmesh run` takes no execution time.
 EXECUTION_TIME_ENV = "MESHGEN_EXECUTION_TIME"
+# A staged deploy (`meshgen deploy`) plans SQLMesh into `<environment>__next` on the environment's
+# gateway and promotes it only when every stage succeeded.
+STAGING_SUFFIX = "__next"
+# dbt variable naming the SQLMesh environment dbt reads SQLMesh's tables from (the staging one).
+SQLMESH_ENVIRONMENT_VAR = "meshgen_sqlmesh_environment"
 
 
 @dataclass(frozen=True)
@@ -157,8 +165,14 @@ def backfill_start(spec: Spec, env: Environment) -> str:
 # -- deploy ---------------------------------------------------------------------
 
 
-def _sqlmesh_base(spec: Spec, env: Environment, verb: str, name: str) -> list[str]:
-    return ["sqlmesh", "-p", spec.output.sqlmesh, "--gateway", env.name, verb, environment_name(env, name)]
+def staging_environment(env: Environment, name: str = "") -> str:
+    """The SQLMesh environment a staged deploy of `env` builds into before it switches over."""
+    return environment_name(env, name) + STAGING_SUFFIX
+
+
+def _sqlmesh_base(spec: Spec, env: Environment, verb: str, name: str, staged: bool = False) -> list[str]:
+    target = staging_environment(env, name) if staged else environment_name(env, name)
+    return ["sqlmesh", "-p", spec.output.sqlmesh, "--gateway", env.name, verb, target]
 
 
 def _earlier_sqlmesh_models(spec: Spec, stage: Stage) -> list[str]:
@@ -166,34 +180,105 @@ def _earlier_sqlmesh_models(spec: Spec, stage: Stage) -> list[str]:
     return [m for s in stages if s.engine == "sqlmesh" and s.index < stage.index for m in s.models]
 
 
-def sqlmesh_deploy(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[str]:
+def _sqlmesh_plan(spec: Spec, env: Environment, name: str, models: Iterable[str], staged: bool) -> list[str]:
+    argv = _sqlmesh_base(spec, env, "plan", name, staged)
+    if staged or not env.is_prod:
+        # A development plan otherwise loads only a preview; the staging plan of prod loads what prod would.
+        argv += ["--start", backfill_start(spec, env) if not env.is_prod else project_start(spec)]
+    argv += ["--execution-time", EXECUTION_TIME, "--select-model", f"tag:{EXTERNAL_TAG}"]
+    for model in models:
+        argv += ["--select-model", model]
+    return argv + ["--auto-apply", "--no-prompts", "--skip-tests"]
+
+
+def sqlmesh_deploy(spec: Spec, stage: Stage, env: Environment, name: str = "", staged: bool = False) -> list[str]:
     """`sqlmesh plan` of this stage and every earlier SQLMesh stage, with every external model.
 
     Later stages are left out: they read tables dbt has not built yet. The external
     models (sources, dbt tables) are selected too, so each version SQLMesh stores
     has all its parents and a plain `sqlmesh plan` afterwards finds nothing to change.
+    `staged` plans into the staging environment instead (see `deploy_finish`).
     """
-    argv = _sqlmesh_base(spec, env, "plan", name)
-    if not env.is_prod:
-        argv += ["--start", backfill_start(spec, env)]  # a development plan otherwise loads only a preview
-    argv += ["--execution-time", EXECUTION_TIME, "--select-model", f"tag:{EXTERNAL_TAG}"]
-    for model in _earlier_sqlmesh_models(spec, stage) + list(stage.models):
-        argv += ["--select-model", model]
-    return argv + ["--auto-apply", "--no-prompts", "--skip-tests"]
+    return _sqlmesh_plan(spec, env, name, _earlier_sqlmesh_models(spec, stage) + list(stage.models), staged)
 
 
-def _dbt_build(spec: Spec, env: Environment, models: Iterable[str]) -> list[str]:
+def _dbt(spec: Spec, env: Environment, verb: str) -> list[str]:
     project = spec.output.dbt
-    variables = json.dumps({EXECUTION_TIME_VAR: EXECUTION_TIME})
+    return ["dbt", verb, "--project-dir", project, "--profiles-dir", project, "--target", env.name]
+
+
+def _dbt_build(spec: Spec, env: Environment, models: Iterable[str], sqlmesh_environment: str = "", verb: str = "build") -> list[str]:
+    values = {EXECUTION_TIME_VAR: EXECUTION_TIME}
+    if sqlmesh_environment:
+        values[SQLMESH_ENVIRONMENT_VAR] = sqlmesh_environment
     nodes = [dbt_node_name(m) for m in models]
-    target = ["--project-dir", project, "--profiles-dir", project, "--target", env.name]
-    return ["dbt", "build", *target, "--vars", variables, "--select", *nodes]
+    return [*_dbt(spec, env, verb), "--vars", json.dumps(values), "--select", *nodes]
 
 
-def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[list[str]]:
+def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "", staged: bool = False) -> list[list[str]]:
+    """A stage's deploy; `staged`: SQLMesh plans into the staging environment and dbt reads it."""
     if stage.engine == "sqlmesh":
-        return [sqlmesh_deploy(spec, stage, env, name)]
-    return [_dbt_build(spec, env, stage.models)]
+        return [sqlmesh_deploy(spec, stage, env, name, staged)]
+    return [_dbt_build(spec, env, stage.models, staging_environment(env, name) if staged else "")]
+
+
+# -- a staged deploy: build everything first, switch over only when every stage succeeded --
+
+
+def _dbt_operation(spec: Spec, env: Environment, macro: str) -> list[str]:
+    return [*_dbt(spec, env, "run-operation"), macro]
+
+
+def _has_dbt(spec: Spec) -> bool:
+    return any(s.engine == "dbt" for s in spec.analysis.stages)
+
+
+def _has_sqlmesh(spec: Spec) -> bool:
+    return any(s.engine == "sqlmesh" for s in spec.analysis.stages)
+
+
+def dbt_views_reading_sqlmesh(spec: Spec) -> list[str]:
+    """dbt views that read a SQLMesh model: during a staged deploy they point at the staging environment."""
+    analysis = spec.analysis
+    return [
+        m.name
+        for m in spec.models
+        if analysis.engine(m.name) == "dbt"
+        and kind_facts(m.kind).dbt_materialized == "view"
+        and any(spec.model(u) is not None and analysis.engine(u) == "sqlmesh" for u in analysis.models[m.name].upstreams)
+    ]
+
+
+def deploy_begin(spec: Spec, env: Environment) -> list[list[str]]:
+    """Before the first stage: dbt keeps a copy of every table of the project the deploy may change."""
+    return [_dbt_operation(spec, env, "meshgen_deploy_begin")] if _has_dbt(spec) else []
+
+
+def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str]]:
+    """After every stage succeeded: promote SQLMesh's staged versions, repoint dbt's views, drop the copies.
+
+    SQLMesh shares physical tables by fingerprint, so the promotion is a virtual update.
+    """
+    commands = []
+    sqlmesh_models = [m for s in spec.analysis.stages if s.engine == "sqlmesh" for m in s.models]
+    if sqlmesh_models:
+        commands.append(_sqlmesh_plan(spec, env, name, sqlmesh_models, staged=False))
+    views = dbt_views_reading_sqlmesh(spec)
+    if views:
+        commands.append(_dbt_build(spec, env, views, verb="run"))
+    if _has_dbt(spec):
+        commands.append(_dbt_operation(spec, env, "meshgen_deploy_commit"))
+    if sqlmesh_models:
+        commands.append(_sqlmesh_base(spec, env, "invalidate", name, staged=True) + ["--sync"])
+    return commands
+
+
+def deploy_rollback(spec: Spec, env: Environment, name: str = "") -> list[list[str]]:
+    """After a stage failed: dbt's tables back from their copies, the staging environment dropped."""
+    commands = [_dbt_operation(spec, env, "meshgen_deploy_rollback")] if _has_dbt(spec) else []
+    if _has_sqlmesh(spec):
+        commands.append(_sqlmesh_base(spec, env, "invalidate", name, staged=True) + ["--sync"])
+    return commands
 
 
 # -- run ------------------------------------------------------------------------
@@ -213,8 +298,11 @@ def run_invocation(spec: Spec, stage: Stage, env: Environment, name: str = "") -
 # -- checks before a stage ------------------------------------------------------
 
 
-def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") -> list[Prerequisite]:
-    """Tables the stage reads from outside itself must exist; contracts with an SLA must be fresh."""
+def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "", staged: bool = False) -> list[Prerequisite]:
+    """Tables the stage reads from outside itself must exist; contracts with an SLA must be fresh.
+
+    `staged`: a dbt stage reads SQLMesh's tables from the staging environment.
+    """
     analysis = spec.analysis
     inside = set(stage.models)
     checks: list[Prerequisite] = []
@@ -224,7 +312,8 @@ def prerequisites(spec: Spec, stage: Stage, env: Environment, name: str = "") ->
         if model is None:
             checks.append(Prerequisite("table_exists", upstream, "source"))
             continue
-        table = environment_table(spec, env, upstream, name)
+        staging = staged and analysis.engine(upstream) == "sqlmesh"
+        table = f"{model.schema}__{staging_environment(env, name)}.{model.table}" if staging else environment_table(spec, env, upstream, name)
         earlier = analysis.stage_of(upstream)[0]
         checks.append(Prerequisite("table_exists", table, f"built by stage {earlier.index} ({earlier.engine})"))
         column = _freshness_column(model)

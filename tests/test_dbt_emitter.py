@@ -179,10 +179,17 @@ def test_one_schema_rule_for_models_and_sqlmesh_sources(tmp_path: Path):
     source = yaml_entry(files["models/sources/_sqlmesh_staging__sources.yml"], "sources", "sqlmesh_staging")
     cases = [("prod", "", "core"), ("dev", "", "core__dev"), ("ci", "", "core__ci"), ("ci", "ci_pr_7", "core__ci_pr_7"), ("prod", "x", "core")]
     for target, renamed, expected in cases:
-        context = {"target": {"name": target, "schema": "main"}, "env_var": lambda name, default=None: {"MESHGEN_ENVIRONMENT": renamed}.get(name, default)}
+        context = {
+            "target": {"name": target, "schema": "main"},
+            "env_var": lambda name, default=None: {"MESHGEN_ENVIRONMENT": renamed}.get(name, default),
+            "var": lambda name, default=None: default,
+        }
         macro_module = jinja2.Environment().from_string(macro + "{{ generate_schema_name('core', none) }}")
         assert macro_module.render(**context).strip() == expected
         assert dbt_render(source["schema"], **context) == expected.replace("core", "staging")
+        # During a deploy dbt reads SQLMesh's staging environment, which the deploy names.
+        staged = {**context, "var": lambda name, default=None: {"meshgen_sqlmesh_environment": expected.replace("core", "x") + "__next"}.get(name, default)}
+        assert dbt_render(source["schema"], **staged) == "staging__" + expected.replace("core", "x") + "__next"
     assert source["config"]["meta"] == {"produced_by": "sqlmesh"}
     assert [c["name"] for c in source["tables"][0]["columns"]] == ["order_id", "customer_id", "amount"]
 

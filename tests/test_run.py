@@ -32,11 +32,26 @@ def test_a_deploy_dry_run_prints_every_stage_with_one_execution_time(tmp_path):
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.startswith("acme_analytics: deploy of 4 stage(s) in environment dev, execution time 2024-04-01 00:00:00")
-    sqlmesh = [line for line in out.splitlines() if "$ sqlmesh" in line]
-    assert len(sqlmesh) == 2 and all("plan dev --start 2024-01-01 --execution-time '2024-04-01 00:00:00'" in l for l in sqlmesh)
+    stages, finish = out.split("when every stage succeeded (switch dev over):")
+    finish, rollback = finish.split("when a stage failed (dev is left as it was):")
+    # The stages build into the staging environment dev__next, dbt reading SQLMesh's tables from it.
+    sqlmesh = [line for line in stages.splitlines() if "$ sqlmesh" in line]
+    assert len(sqlmesh) == 2 and all("plan dev__next --start 2024-01-01 --execution-time '2024-04-01 00:00:00'" in l for l in sqlmesh)
     assert all("--select-model tag:meshgen_external" in line for line in sqlmesh)
-    dbt = [line for line in out.splitlines() if "$ dbt" in line]
-    assert len(dbt) == 2 and all("""--vars '{"meshgen_execution_time": "2024-04-01 00:00:00"}'""" in l for l in dbt)
+    dbt = [line for line in stages.splitlines() if "$ dbt build" in line]
+    staged = """--vars '{"meshgen_execution_time": "2024-04-01 00:00:00", "meshgen_sqlmesh_environment": "dev__next"}'"""
+    assert len(dbt) == 2 and all(staged in l for l in dbt)
+    assert "check table_exists ml__dev__next.churn_scores" in stages
+    assert stages.index("meshgen_deploy_begin") < stages.index("stage 1 (sqlmesh)")
+    # Then the switch: promotion (every SQLMesh model), dbt's views repointed, the copies and the staging env dropped.
+    commands = [line.strip() for line in finish.splitlines() if "$ " in line]
+    assert "plan dev --start 2024-01-01 --execution-time '2024-04-01 00:00:00'" in commands[0]
+    assert "--select-model marts.executive_summary" in commands[0] and "--select-model staging.stg_customers" in commands[0]
+    assert commands[1].startswith("$ dbt run ") and commands[1].endswith("--select customer_dashboard")
+    assert "meshgen_sqlmesh_environment" not in commands[1]
+    assert commands[2].endswith("meshgen_deploy_commit") and commands[3].endswith("invalidate dev__next --sync")
+    undo = [line.strip() for line in rollback.splitlines() if "$ " in line]
+    assert undo[0].endswith("meshgen_deploy_rollback") and undo[1].endswith("invalidate dev__next --sync")
     assert "--restate-model" not in out and "--auto-apply" in out
     assert not (tmp_path / "transforms").exists(), "a dry run writes nothing"
 
@@ -44,7 +59,21 @@ def test_a_deploy_dry_run_prints_every_stage_with_one_execution_time(tmp_path):
 def test_prod_deploys_plan_from_each_models_start(tmp_path):
     spec = copy_spec("example.yaml", tmp_path)
     out = run_cli("deploy", spec, "--env", "prod", "--dry-run", "--execution-time", "2024-04-01").stdout
-    assert "plan prod --execution-time" in out and "--start" not in out
+    # The staging plan names the project's start (a non-prod plan would load a preview only);
+    # the promotion, a virtual update, does not.
+    assert "plan prod__next --start 2024-01-01 --execution-time" in out
+    assert "plan prod --execution-time" in out
+    partial = run_cli("deploy", spec, "--env", "prod", "--dry-run", "--execution-time", "2024-04-01", "--select", "staging.stg_customers").stdout
+    assert "plan prod --execution-time" in partial and "--start" not in partial and "__next" not in partial
+
+
+def test_the_airflow_and_dagster_deploy_commands_are_not_staged(tmp_path):
+    from meshgen.build.pipeline import load
+    from meshgen.execution import manifest
+
+    spec = load(copy_spec("example.yaml", tmp_path))
+    text = str(manifest(spec))
+    assert "__next" not in text and "meshgen_sqlmesh_environment" not in text
 
 
 def test_a_run_builds_only_the_models_that_are_due(tmp_path):

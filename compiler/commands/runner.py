@@ -5,6 +5,12 @@ Stages run strictly one after the other (DuckDB allows one writer at a time).
 Before the first stage starts, the engines and the environment's warehouse drivers
 are checked (`engines`); before a stage starts, its prerequisites are checked; the
 first failure stops with a report naming the stage, the model and the tool's own error.
+
+A deploy of every model is staged, so a failure never leaves the environment half
+built: SQLMesh plans into `<env>__next`, dbt copies the tables it may change first
+(`meshgen_deploy_begin`), and only when every stage succeeded are SQLMesh's versions
+promoted and dbt's views repointed (`execution.deploy_finish`); a failure restores
+dbt's tables and drops the staging environment (`execution.deploy_rollback`).
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from ..execution import (
     Prerequisite,
     database_path,
     dbt_node_name,
+    deploy_begin,
     deploy_commands,
     environment,
+    deploy_finish,
+    deploy_rollback,
     format_time,
     most_frequent_cron,
     prerequisites,
@@ -37,7 +46,7 @@ from ..execution import (
     with_time,
 )
 from ..ir import Environment, Spec
-from ..warehouses import warehouse
+from ..warehouses import Warehouse, warehouse
 from .engines import check_engines, tool_path
 
 Echo = Callable[[str], None]
@@ -69,6 +78,19 @@ class Step:
 
     stage: Stage
     commands: tuple[tuple[str, ...], ...]
+    staged: bool = False  # part of a staged deploy: dbt reads SQLMesh's staging environment
+
+
+Commands = tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A staged deploy's commands around its stages."""
+
+    begin: Commands  # before the first stage
+    finish: Commands  # when every stage succeeded; the first is the promotion
+    rollback: Commands  # when one failed
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -102,8 +124,18 @@ def selected_stages(spec: Spec, select: list[str]) -> list[Stage]:
     return chosen
 
 
-def deploy_steps(spec: Spec, stages: list[Stage], env: Environment, name: str, at: datetime) -> list[Step]:
-    return [Step(s, tuple(tuple(with_time(c, at)) for c in deploy_commands(spec, s, env, name))) for s in stages]
+def _timed(commands: list[list[str]], at: datetime) -> Commands:
+    return tuple(tuple(with_time(c, at)) for c in commands)
+
+
+def deploy_steps(spec: Spec, stages: list[Stage], env: Environment, name: str, at: datetime, staged: bool = False) -> list[Step]:
+    return [Step(s, _timed(deploy_commands(spec, s, env, name, staged), at), staged) for s in stages]
+
+
+def deploy_switch(spec: Spec, env: Environment, name: str, at: datetime) -> Switch:
+    return Switch(
+        _timed(deploy_begin(spec, env), at), _timed(deploy_finish(spec, env, name), at), _timed(deploy_rollback(spec, env, name), at)
+    )
 
 
 def run_steps(spec: Spec, stages: list[Stage], env: Environment, name: str, after: datetime, at: datetime) -> list[Step]:
@@ -119,28 +151,38 @@ def run_window(spec: Spec, at: datetime) -> tuple[datetime, datetime]:
     return schedule.run_window(most_frequent_cron(m.cron for m in spec.models), at)
 
 
-def describe(spec: Spec, env: Environment, verb: str, steps: list[Step], name: str, at: datetime) -> str:
+def describe(
+    spec: Spec, env: Environment, verb: str, steps: list[Step], name: str, at: datetime, switch: Switch | None = None
+) -> str:
     """The plan `--dry-run` prints."""
     shown = f"{env.name} (as {name})" if name else env.name
     lines = [f"{spec.project.name}: {verb} of {len(steps)} stage(s) in environment {shown}, execution time {format_time(at)}"]
+    if switch and switch.begin:
+        lines.append("before the stages (copies of the dbt tables the deploy may change):")
+        lines += [f"  $ {shlex.join(c)}" for c in switch.begin]
     for step in steps:
         stage = step.stage
         lines.append(f"stage {stage.index} ({stage.engine}): {', '.join(stage.models)}")
         if not step.commands:
             lines.append("  nothing due")
             continue
-        for check in prerequisites(spec, stage, env, name):
+        for check in prerequisites(spec, stage, env, name, step.staged):
             lines.append(f"  check {check.check} {check.table}" + (f" within {check.max_age}" if check.max_age else ""))
         for command in step.commands:
             lines.append(f"  $ {shlex.join(command)}")
+    if switch:
+        lines.append(f"when every stage succeeded (switch {shown} over):")
+        lines += [f"  $ {shlex.join(c)}" for c in switch.finish]
+        lines.append(f"when a stage failed ({shown} is left as it was):")
+        lines += [f"  $ {shlex.join(c)}" for c in switch.rollback]
     return "\n".join(lines)
 
 
-def check_prerequisites(spec: Spec, root: Path, env: Environment, stage: Stage, name: str) -> str:
+def check_prerequisites(spec: Spec, root: Path, env: Environment, stage: Stage, name: str, staged: bool = False) -> str:
     """An error message, or "" when every prerequisite holds (checked on DuckDB gateways)."""
     if spec.gateway(env.gateway).type != "duckdb":
         return ""
-    checks = prerequisites(spec, stage, env, name)
+    checks = prerequisites(spec, stage, env, name, staged)
     if not checks:
         return ""
     try:
@@ -193,26 +235,55 @@ def failing_model(stage: Stage, output: str) -> str:
     return ""
 
 
+def run_command(root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse) -> tuple[int, str]:
+    """Run one engine command from the output root: its exit code and output."""
+    argv = [tool_path(command[0], facts), *command[1:]]
+    variables = {**os.environ, **time_environment(at)}
+    result = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=variables)
+    return result.returncode, result.stdout + result.stderr
+
+
+def failed_command(command: tuple[str, ...], code: int, output: str) -> str:
+    tail = "\n".join(line for line in output.splitlines() if line.strip())
+    tail = "\n".join(tail.splitlines()[-_TAIL_LINES:])
+    return f"$ {shlex.join(command)}\nexited with {code}:\n{tail}"
+
+
 def run_step(spec: Spec, root: Path, env: Environment, step: Step, name: str, at: datetime) -> StageFailure | None:
     stage = step.stage
-    problem = check_prerequisites(spec, root, env, stage, name)
+    problem = check_prerequisites(spec, root, env, stage, name, step.staged)
     if problem:
         return StageFailure(stage, "", problem)
-    variables = {**os.environ, **time_environment(at)}
     for command in step.commands:
-        argv = [tool_path(command[0], warehouse(spec.gateway(env.gateway).type)), *command[1:]]
-        result = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=variables)
-        if result.returncode != 0:
-            output = result.stdout + result.stderr
+        code, output = run_command(root, command, at, warehouse(spec.gateway(env.gateway).type))
+        if code != 0:
             if _NOT_DEPLOYED.search(output):
                 shown = name or env.name
                 message = f"environment {shown} has not been deployed yet: run `meshgen deploy --env {env.name}` first"
                 return StageFailure(stage, "", message)
-            tail = "\n".join(line for line in output.splitlines() if line.strip())
-            tail = "\n".join(tail.splitlines()[-_TAIL_LINES:])
-            message = f"$ {shlex.join(command)}\nexited with {result.returncode}:\n{tail}"
-            return StageFailure(stage, failing_model(stage, output), message)
+            return StageFailure(stage, failing_model(stage, output), failed_command(command, code, output))
     return None
+
+
+def run_commands(root: Path, commands: Commands, at: datetime, facts: Warehouse, rolling_back: bool = False) -> str:
+    """Run commands in order: "" when all succeeded, else what failed.
+
+    `rolling_back`: a staging environment that was never created (the first plan failed) is no failure.
+    """
+    for command in commands:
+        code, output = run_command(root, command, at, facts)
+        if code != 0 and not (rolling_back and "invalidate" in command and _NOT_DEPLOYED.search(output)):
+            return failed_command(command, code, output)
+    return ""
+
+
+def roll_back(root: Path, env: Environment, name: str, switch: Switch, at: datetime, facts: Warehouse, echo: Echo) -> None:
+    shown = name or env.name
+    problem = run_commands(root, switch.rollback, at, facts, rolling_back=True)
+    if problem:
+        echo(f"meshgen could not restore environment {shown}; its dbt tables' copies are kept:\n{problem}")
+    else:
+        echo(f"environment {shown} was left as it was: dbt's tables restored, SQLMesh's staged versions dropped")
 
 
 def execute(
@@ -231,8 +302,10 @@ def execute(
     name = renamed_as(env)
     at = at or now()
     stages = selected_stages(spec, select)
+    # A partial deploy (--select) promotes its models stage by stage, as before.
+    switch = deploy_switch(spec, env, name, at) if verb == "deploy" and not select else None
     if verb == "deploy":
-        steps = deploy_steps(spec, stages, env, name, at)
+        steps = deploy_steps(spec, stages, env, name, at, staged=switch is not None)
     else:
         after = since if since is not None else run_window(spec, at)[0]
         if after >= at:
@@ -240,12 +313,18 @@ def execute(
             raise fail(Location("--since"), f"the run's window {window} is empty", "give a --since before the execution time")
         steps = run_steps(spec, stages, env, name, after, at)
     if dry_run:
-        echo(describe(spec, env, verb, steps, name, at))
+        echo(describe(spec, env, verb, steps, name, at, switch))
         return 0
     check_engines(spec, env, (step.stage.engine for step in steps if step.commands))
+    facts = warehouse(spec.gateway(env.gateway).type)
     total = len(steps)
     started = time.monotonic()
     echo(f"{spec.project.name}: {verb} {env.name}, execution time {format_time(at)}")
+    if switch:
+        problem = run_commands(root, switch.begin, at, facts)
+        if problem:
+            echo(f"meshgen failed before stage 1 (copying dbt's tables); nothing was changed:\n{problem}")
+            return 1
     for position, step in enumerate(steps, 1):
         stage = step.stage
         label = f"[{position}/{total}] stage {stage.index} · {stage.engine} · {', '.join(stage.models)}"
@@ -257,7 +336,21 @@ def execute(
         failure = run_step(spec, root, env, step, name, at)
         if failure:
             echo(failure.report(len(spec.analysis.stages)))
+            if switch:
+                roll_back(root, env, name, switch, at, facts, echo)
             return 1
         echo(f"      done in {time.monotonic() - stage_started:.1f}s")
+    if switch:
+        echo(f"switching {name or env.name} over")
+        for position, command in enumerate(switch.finish):
+            problem = run_commands(root, (command,), at, facts)
+            if problem and position == 0 and command[0] == "sqlmesh":
+                echo(f"meshgen failed promoting SQLMesh's staged versions:\n{problem}")
+                roll_back(root, env, name, switch, at, facts, echo)
+                return 1
+            if problem:
+                hint = f"run `meshgen deploy --env {env.name}` again to finish it"
+                echo(f"meshgen switched {name or env.name} over, but a step after the promotion failed ({hint}):\n{problem}")
+                return 1
     echo(f"{total} stage(s) done in {time.monotonic() - started:.1f}s ({env.name})")
     return 0

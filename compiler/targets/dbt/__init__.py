@@ -66,6 +66,8 @@ def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
         GeneratedFile(project.path("profiles.yml"), profiles_yml(project)),
         GeneratedFile(project.path(".gitignore"), render("dbt/gitignore.j2")),
         GeneratedFile(project.path("macros", "generate_schema_name.sql"), render("dbt/generate_schema_name.sql.j2")),
+        # What `meshgen deploy` runs around its stages, so a failed deploy leaves the environment as it was.
+        GeneratedFile(project.path("macros", "meshgen_deploy.sql"), render("dbt/meshgen_deploy.sql.j2")),
     ]
     if project.has_time_ranges():
         files.append(GeneratedFile(project.path("macros", "meshgen_time_range.sql"), render("dbt/meshgen_time_range.sql.j2")))

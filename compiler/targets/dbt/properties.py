@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, Iterable
 
 from ... import semantics
-from ...execution import EXECUTION_TIME_VAR
+from ...execution import EXECUTION_TIME_VAR, SQLMESH_ENVIRONMENT_VAR
 from ...ir import Column, Model
 from ...semantics.checks import AcceptedValues, Check, Expression, NotNull, Range, Unique, column_checks
 from ...semantics.kinds import kind_facts
@@ -183,10 +183,12 @@ def sources(project: DbtProject) -> Iterable[GeneratedFile]:
         entry = {
             "name": source_name,
             "description": f"Tables SQLMesh builds in schema {schema}, read from the environment dbt runs in "
-            f"({schema} in prod, {schema}__<environment> elsewhere).",
+            f"({schema} in prod, {schema}__<environment> elsewhere), or during a deploy from the SQLMesh "
+            f"environment the variable {SQLMESH_ENVIRONMENT_VAR} names ({schema}__<that environment>).",
             # The rule of macros/generate_schema_name.sql, evaluated when dbt parses.
             "schema": Jinja(
-                "{{ '" + schema + "' if target.name == 'prod' else '" + schema
+                "{{ '" + schema + "__' ~ var('" + SQLMESH_ENVIRONMENT_VAR + "') if var('" + SQLMESH_ENVIRONMENT_VAR
+                + "', '') else '" + schema + "' if target.name == 'prod' else '" + schema
                 + "__' ~ (env_var('MESHGEN_ENVIRONMENT', '') or target.name) }}"
             ),
             "config": {"meta": {"produced_by": "sqlmesh"}},

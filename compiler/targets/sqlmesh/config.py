@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from ...execution import ENVIRONMENT_OVERRIDE, project_start
+from ...execution import ENVIRONMENT_OVERRIDE, STAGING_SUFFIX, project_start
 from ...ir import Environment, EnvRef, Gateway, Spec
 from ...warehouses import INTEGER_KEYS, database_file, warehouse
 from ..files import GeneratedFile
@@ -69,5 +69,6 @@ def guard_file(spec: Spec) -> GeneratedFile:
         "sqlmesh/meshgen_macros.py.j2",
         prod=[e.name for e in spec.environments if e.is_prod],
         override=ENVIRONMENT_OVERRIDE,
+        staging=STAGING_SUFFIX,
     )
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "macros", "meshgen.py"), text)

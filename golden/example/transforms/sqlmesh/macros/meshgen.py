@@ -5,7 +5,9 @@
 `before_all`): each gateway belongs to the environment of the same name, so a
 plan of one environment on another one's gateway stops before it writes
 anything. MESHGEN_ENVIRONMENT may rename a non-prod environment (one per pull
-request, say) on that environment's gateway.
+request, say) on that environment's gateway. `meshgen deploy` plans each
+environment's new versions into `<environment>__next` on its gateway first
+and promotes them when every stage succeeded, so that name is allowed too.
 """
 
 import os
@@ -14,12 +16,14 @@ from sqlmesh import macro
 from sqlmesh.utils.errors import SQLMeshError
 
 PROD = ['prod']
+STAGING_SUFFIX = '__next'
 
 
 @macro()
 def meshgen_environment_guard(evaluator):
     environment, gateway = evaluator.this_env, evaluator.gateway
     allowed = {gateway} if gateway in PROD else {gateway, os.environ.get('MESHGEN_ENVIRONMENT') or gateway}
+    allowed |= {name + STAGING_SUFFIX for name in allowed}
     if environment not in allowed:
         raise SQLMeshError(
             f"environment '{environment}' cannot run on gateway '{gateway}': each gateway belongs to the environment "
