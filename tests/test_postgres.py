@@ -150,3 +150,19 @@ def test_the_run_changed_the_tables(played):
     """The day of new rows reached prod (else the equality above would prove little for the run)."""
     before, after = played["mixed"]["deploy prod"], played["mixed"]["run prod"]
     assert before["staging.stg_transactions"][0] < after["staging.stg_transactions"][0]
+
+
+def test_a_deploy_failing_on_postgres_leaves_prod_as_it_was(postgres, tmp_path, monkeypatch):
+    """The staged deploy on PostgreSQL: stage 4 fails, prod's tables and SQLMesh's state are as before."""
+    from test_atomic_deploy import failed_deploy_keeps_environment
+
+    for key, value in postgres.env().items():
+        monkeypatch.setenv(key, value)
+    database = postgres.database("failing")
+    spec_path = copy_spec("example.yaml", tmp_path / "project")
+    prod_on_cluster(spec_path, database)
+    load_postgres(postgres, database, load(spec_path), demo_data.generate())
+    fetch = postgres_fetch(postgres, database)
+    failed_deploy_keeps_environment(spec_path, lambda spec: tables(spec, "prod", fetch))
+    leftovers = [s for (s,) in fetch("SELECT schema_name FROM information_schema.schemata") if s.endswith("__prod__next") or s.startswith("meshgen_backup")]
+    assert leftovers == []

@@ -12,6 +12,13 @@
       are dropped; then the backup schema. All in one transaction.
     * meshgen_deploy_commit when every stage succeeded: the backup schema is dropped. -#}
 
+{% macro meshgen_query(sql) -%}
+    {#- Like run_query, inside the transaction the macro commits (run_query opens none, so on
+        PostgreSQL its statements would be rolled back with the connection). -#}
+    {%- set response, table = adapter.execute(sql, auto_begin=True, fetch=True) -%}
+    {{- return(table) -}}
+{%- endmacro %}
+
 {% macro meshgen_backup_schema() -%}
     {%- if target.name == 'prod' -%}{{ return('meshgen_backup') }}{%- endif -%}
     {{- return('meshgen_backup__' ~ (env_var('MESHGEN_ENVIRONMENT', '') or target.name)) -}}
@@ -44,7 +51,7 @@
 {%- endmacro %}
 
 {% macro duckdb__meshgen_view_statement(relation) -%}
-    {%- set found = run_query(
+    {%- set found = meshgen_query(
         "select sql from duckdb_views() where database_name = '" ~ relation.database ~ "' and schema_name = '"
         ~ relation.schema ~ "' and view_name = '" ~ relation.identifier ~ "'") -%}
     {#- duckdb_views() holds `CREATE VIEW <name> AS <query>;`. -#}
@@ -53,7 +60,7 @@
 {%- endmacro %}
 
 {% macro postgres__meshgen_view_statement(relation) -%}
-    {%- set found = run_query(
+    {%- set found = meshgen_query(
         "select pg_get_viewdef(c.oid) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
         ~ " where n.nspname = '" ~ relation.schema ~ "' and c.relname = '" ~ relation.identifier ~ "'") -%}
     {{- return('create or replace view ' ~ relation ~ ' as ' ~ found.rows[0][0].strip().rstrip(';')) -}}
@@ -67,9 +74,9 @@
     {%- set backup = meshgen_backup_schema() -%}
     {%- set text = dbt.type_string() -%}
     {#- A backup left by a deploy that was stopped is replaced. -#}
-    {%- do run_query('drop schema if exists ' ~ backup ~ ' cascade') -%}
-    {%- do run_query('create schema ' ~ backup) -%}
-    {%- do run_query('create table ' ~ meshgen_backup_record() ~ ' (relation_schema ' ~ text ~ ', relation_name ' ~ text
+    {%- do meshgen_query('drop schema if exists ' ~ backup ~ ' cascade') -%}
+    {%- do meshgen_query('create schema ' ~ backup) -%}
+    {%- do meshgen_query('create table ' ~ meshgen_backup_record() ~ ' (relation_schema ' ~ text ~ ', relation_name ' ~ text
         ~ ', relation_type ' ~ text ~ ', definition ' ~ text ~ ')') -%}
     {%- set saved = [] -%}
     {%- for database, schema, identifier in meshgen_deploy_relations() -%}
@@ -79,9 +86,9 @@
                 {%- set definition = meshgen_view_statement(relation) -%}
             {%- else -%}
                 {%- set definition = '' -%}
-                {%- do run_query('create table ' ~ meshgen_backup_copy(schema, identifier) ~ ' as select * from ' ~ relation) -%}
+                {%- do meshgen_query('create table ' ~ meshgen_backup_copy(schema, identifier) ~ ' as select * from ' ~ relation) -%}
             {%- endif -%}
-            {%- do run_query('insert into ' ~ meshgen_backup_record() ~ " values ('" ~ schema ~ "', '" ~ identifier ~ "', '"
+            {%- do meshgen_query('insert into ' ~ meshgen_backup_record() ~ " values ('" ~ schema ~ "', '" ~ identifier ~ "', '"
                 ~ ('view' if relation.is_view else 'table') ~ "', '" ~ definition | replace("'", "''") ~ "')") -%}
             {%- do saved.append(schema ~ '.' ~ identifier) -%}
         {%- endif -%}
@@ -104,7 +111,7 @@
         {{ exceptions.raise_compiler_error('meshgen_deploy_rollback: no backup in ' ~ backup ~ ' (meshgen_deploy_begin did not run)') }}
     {%- endif -%}
     {%- set saved = {} -%}
-    {%- for row in run_query('select relation_schema, relation_name, relation_type, definition from ' ~ meshgen_backup_record()).rows -%}
+    {%- for row in meshgen_query('select relation_schema, relation_name, relation_type, definition from ' ~ meshgen_backup_record()).rows -%}
         {%- do saved.update({row[0] ~ '.' ~ row[1]: row}) -%}
     {%- endfor -%}
     {%- for database, schema, identifier in meshgen_deploy_relations() -%}
@@ -113,13 +120,13 @@
         {%- if row is none -%}
             {#- Created by this deploy. -#}
             {%- if current is not none -%}
-                {%- do run_query('drop ' ~ ('view' if current.is_view else 'table') ~ ' ' ~ current) -%}
+                {%- do meshgen_query('drop ' ~ ('view' if current.is_view else 'table') ~ ' ' ~ current) -%}
             {%- endif -%}
         {%- elif row[2] == 'view' -%}
             {%- if current is not none and not current.is_view -%}
-                {%- do run_query('drop table ' ~ current) -%}
+                {%- do meshgen_query('drop table ' ~ current) -%}
             {%- endif -%}
-            {%- do run_query(row[3]) -%}
+            {%- do meshgen_query(row[3]) -%}
         {%- else -%}
             {%- set copy = meshgen_backup_copy(schema, identifier) -%}
             {%- set columns = meshgen_columns(copy) -%}
@@ -127,23 +134,23 @@
                 {%- set names = columns | map('first') | map('string') | list -%}
                 {%- set listed = [] -%}
                 {%- for name in names -%}{%- do listed.append(adapter.quote(name)) -%}{%- endfor -%}
-                {%- do run_query('delete from ' ~ current) -%}
-                {%- do run_query('insert into ' ~ current ~ ' (' ~ listed | join(', ') ~ ') select ' ~ listed | join(', ') ~ ' from ' ~ copy) -%}
+                {%- do meshgen_query('delete from ' ~ current) -%}
+                {%- do meshgen_query('insert into ' ~ current ~ ' (' ~ listed | join(', ') ~ ') select ' ~ listed | join(', ') ~ ' from ' ~ copy) -%}
             {%- else -%}
                 {%- if current is not none -%}
-                    {%- do run_query('drop ' ~ ('view' if current.is_view else 'table') ~ ' ' ~ current) -%}
+                    {%- do meshgen_query('drop ' ~ ('view' if current.is_view else 'table') ~ ' ' ~ current) -%}
                 {%- endif -%}
                 {%- set restored = api.Relation.create(database=database, schema=schema, identifier=identifier, type='table') -%}
-                {%- do run_query('create table ' ~ restored ~ ' as select * from ' ~ copy) -%}
+                {%- do meshgen_query('create table ' ~ restored ~ ' as select * from ' ~ copy) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- do run_query('drop schema ' ~ backup ~ ' cascade') -%}
+    {%- do meshgen_query('drop schema ' ~ backup ~ ' cascade') -%}
     {%- do adapter.commit() -%}
     {{ log('meshgen_deploy_rollback: ' ~ saved | length ~ ' relation(s) restored from ' ~ backup, info=true) }}
 {%- endmacro %}
 
 {% macro meshgen_deploy_commit() -%}
-    {%- do run_query('drop schema if exists ' ~ meshgen_backup_schema() ~ ' cascade') -%}
+    {%- do meshgen_query('drop schema if exists ' ~ meshgen_backup_schema() ~ ' cascade') -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
