@@ -22,10 +22,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from meshgen import DISTRIBUTION
 from synthetic import EDIT_FROM, EDIT_TO, edit_target, generate, write
 
 BIN = Path(sys.executable).parent
-PACKAGES = ["meshgen", "sqlglot", "sqlglotc", "pyyaml", "jinja2", "jsonschema", "typer",
+PACKAGES = [DISTRIBUTION, "sqlglot", "sqlglotc", "pyyaml", "jinja2", "jsonschema", "typer",
             "sqlmesh", "dbt-core", "dbt-duckdb", "duckdb"]
 ENV = dict(os.environ, DO_NOT_TRACK="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
 SQLMESH_LOAD = (

@@ -233,8 +233,9 @@ def _has_dbt(spec: Spec) -> bool:
     return any(s.engine == "dbt" for s in spec.analysis.stages)
 
 
-def _has_sqlmesh(spec: Spec) -> bool:
-    return any(s.engine == "sqlmesh" for s in spec.analysis.stages)
+def _sqlmesh_models(spec: Spec) -> list[str]:
+    """Every SQLMesh model, in stage order."""
+    return [m for s in spec.analysis.stages if s.engine == "sqlmesh" for m in s.models]
 
 
 def dbt_views_reading_sqlmesh(spec: Spec) -> list[str]:
@@ -260,7 +261,7 @@ def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str
     SQLMesh shares physical tables by fingerprint, so the promotion is a virtual update.
     """
     commands = []
-    sqlmesh_models = [m for s in spec.analysis.stages if s.engine == "sqlmesh" for m in s.models]
+    sqlmesh_models = _sqlmesh_models(spec)
     if sqlmesh_models:
         commands.append(_sqlmesh_plan(spec, env, name, sqlmesh_models, staged=False))
     views = dbt_views_reading_sqlmesh(spec)
@@ -276,7 +277,7 @@ def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str
 def deploy_rollback(spec: Spec, env: Environment, name: str = "") -> list[list[str]]:
     """After a stage failed: dbt's tables back from their copies, the staging environment dropped."""
     commands = [_dbt_operation(spec, env, "meshgen_deploy_rollback")] if _has_dbt(spec) else []
-    if _has_sqlmesh(spec):
+    if _sqlmesh_models(spec):
         commands.append(_sqlmesh_base(spec, env, "invalidate", name, staged=True) + ["--sync"])
     return commands
 

@@ -295,7 +295,7 @@ def load(spec_path: Path, env: str):
         from meshgen.build.pipeline import load as load_spec
         from meshgen.errors import MeshgenError
     except ImportError:
-        raise Refusal("meshgen is not installed: pip install meshgen") from None
+        raise Refusal("meshgen is not installed: pip install meshgen-compiler") from None
     try:
         spec = load_spec(spec_path, str(spec_path))  # what `meshgen validate` accepts, source types included
     except MeshgenError as error:

@@ -176,14 +176,9 @@ def unsupported_in(query: exp.Query, dialect: str) -> list[str]:
     return list(dict.fromkeys(generator.unsupported_messages))
 
 
-def output_columns(query: exp.Query, schema: Schema, dialect: str) -> tuple[OutputColumn, ...] | None:
-    """Output column names and inferred types, `SELECT *` expanded from the known schemas."""
-    typed = typed_output(query, schema, dialect)
-    return typed[0] if typed else None
-
-
 def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...]] | None:
-    """Output columns (None when not inferable) and the typed calls, or None when sqlglot cannot type the query."""
+    """Output column names and inferred types (None when not inferable: `SELECT *` is expanded from the
+    known schemas) and the typed calls; None when sqlglot cannot type the query."""
     copy = query.copy()
     for index, node in enumerate(typed_call_nodes(copy)):
         node.meta["meshgen_call"] = index

@@ -187,12 +187,11 @@ def portability_errors(
 
 def _untranslatable(spec: Spec, unsupported: Callable[[Model, str], list[str]]) -> list[Diagnostic]:
     """What sqlglot says it cannot write in another environment's dialect (`unsupported(model, dialect)`), per model."""
-    foreign = [kind for kind in portability.warehouses_of(spec) if kind != spec.project.dialect]
+    foreign = {kind: ", ".join(names) for kind, names in portability.warehouses_of(spec).items() if kind != spec.project.dialect}
     errors = []
     for model in spec.models:
-        for kind in foreign if model.sql is not None else ():
+        for kind, environments in foreign.items() if model.sql is not None else ():
             for message in unsupported(model, kind):
-                environments = ", ".join(portability.warehouses_of(spec)[kind])
                 errors.append(
                     Diagnostic(model.location, f"model '{model.name}' cannot run on {kind} (environment {environments}): {message}",
                                f"write it with functions {kind} has, or keep the model's environments on {spec.project.dialect}")

@@ -39,7 +39,7 @@ def explain(spec: Spec, name: str) -> str:
 
 def _rewrite_lines(spec: Spec, model, info) -> list[str]:
     """The calls meshgen rewrites for some warehouse (semantics/portability.py)."""
-    found = [f for f in portability.findings(spec, info.calls) if f.rewritten]
+    found = portability.rewrites(spec, info.calls)
     if not found:
         return []
     lines = ["", "rewritten for a warehouse:"]

@@ -57,14 +57,24 @@ def findings(spec: Spec, calls: tuple[TypedCall, ...]) -> list[Finding]:
     return found
 
 
-def rewritten_calls(spec: Spec, calls: tuple[TypedCall, ...], warehouse_type: str) -> tuple[TypedCall, ...]:
+def rewrites(spec: Spec, calls: tuple[TypedCall, ...]) -> list[Finding]:
+    """The findings meshgen rewrites (a cast keeps the value), for every warehouse."""
+    return [f for f in findings(spec, calls) if f.rewritten]
+
+
+# A rewrite as the targets remember it: the call, and what its float arguments are cast to.
+Rewrite = tuple[TypedCall, str]
+
+
+def rewritten_calls(spec: Spec, calls: tuple[TypedCall, ...], warehouse_type: str) -> tuple[Rewrite, ...]:
     """The calls meshgen rewrites in a model's SQL for one warehouse."""
-    return tuple(f.call for f in findings(spec, calls) if f.warehouse == warehouse_type and f.rewritten)
+    return tuple((f.call, f.missing.cast) for f in rewrites(spec, calls) if f.warehouse == warehouse_type)
 
 
-def rewrite(query: exp.Query, calls: tuple[TypedCall, ...]) -> exp.Query:
+def rewrite(query: exp.Query, chosen: tuple[Rewrite, ...]) -> exp.Query:
     """The query with each call rewritten (a copy; the query itself when there is none)."""
-    return rewrite_each(query, calls, lambda call, node: rewritten_call(call, node))
+    casts = dict(chosen)
+    return rewrite_each(query, tuple(casts), lambda call, node: rewritten_call(call, node, casts[call]))
 
 
 def rewrite_each(query: exp.Query, calls: tuple[TypedCall, ...], replace: Callable[[TypedCall, exp.Expression], exp.Expression]) -> exp.Query:
@@ -79,7 +89,7 @@ def rewrite_each(query: exp.Query, calls: tuple[TypedCall, ...], replace: Callab
     return query
 
 
-def rewritten_call(call: TypedCall, node: exp.Expression, cast_to: str = "decimal") -> exp.Expression:
+def rewritten_call(call: TypedCall, node: exp.Expression, cast_to: str) -> exp.Expression:
     """The call with its float arguments cast to `cast_to`, and its result cast back to its own type."""
     families = dict(call.arguments)
     for key, value in list(node.args.items()):
@@ -92,20 +102,19 @@ def rewrite_notes(spec: Spec) -> list[str]:
     """One line per model with calls rewritten for a warehouse, for `meshgen validate`."""
     notes = []
     for name, info in spec.analysis.models.items():
-        found = [f for f in findings(spec, info.calls) if f.rewritten]
+        found = rewrites(spec, info.calls)
         if found:
             calls = f" ({len(found)} calls)" if len(found) > 1 else ""
             notes.append(f"  note: model '{name}': {found[0].describe()}{calls}; meshgen casts it there (`meshgen explain {name}`)")
     return notes
 
 
-def rewritten_by_environment(spec: Spec, calls: tuple[TypedCall, ...]) -> tuple[tuple[TypedCall, tuple[str, ...]], ...]:
-    """Each call some warehouse rewrites, with the environments on those warehouses (SQLMesh's gateways)."""
-    environments: dict[TypedCall, list[str]] = {}
-    for finding in findings(spec, calls):
-        if finding.rewritten:
-            environments.setdefault(finding.call, []).extend(finding.environments)
-    return tuple((call, tuple(names)) for call, names in environments.items())
+def rewritten_by_environment(spec: Spec, calls: tuple[TypedCall, ...]) -> tuple[tuple[Rewrite, tuple[str, ...]], ...]:
+    """Each rewrite some warehouses make, with the environments on them (SQLMesh's gateways)."""
+    environments: dict[Rewrite, list[str]] = {}
+    for finding in rewrites(spec, calls):
+        environments.setdefault((finding.call, finding.missing.cast), []).extend(finding.environments)
+    return tuple((chosen, tuple(names)) for chosen, names in environments.items())
 
 
 def _matches(missing: MissingOverload, call: TypedCall) -> bool:

@@ -120,7 +120,7 @@ class DbtProject:
     def data_type(self, type_text: str) -> str:
         """The type as dbt's `data_type` (contracts, seed `column_types`) spells it: one spelling every warehouse reads alike, if any."""
         return portable_type(type_text, self.spec.project.dialect, tuple(self.dialects)) or self.per_target_value(
-            lambda kind: warehouse_type(type_text, self.spec.project.dialect, kind)
+            lambda kind: self.data_type_on(type_text, kind)
         )
 
     def data_type_on(self, type_text: str, kind: str) -> str:

@@ -10,7 +10,6 @@ from typing import Any, Callable
 
 from sqlglot import exp
 
-from ...analysis.sql import TypedCall
 from ...ir import Model
 from ...semantics import portability
 from ...sqltext import generate, rewrite_tables, with_time_range
@@ -60,7 +59,7 @@ class _SqlInput:
     readers: tuple[tuple[str, str], ...]  # each upstream with the ref()/source() call that reads it
     kind: str
     time_column: str
-    rewrites: tuple[TypedCall, ...]  # calls this warehouse has no overload for (semantics/portability.py)
+    rewrites: tuple[portability.Rewrite, ...]  # calls this warehouse has no overload for (semantics/portability.py)
     query: Callable[[], exp.Query] = field(compare=False)  # the parse of `sql` in `source_dialect`
 
 

@@ -175,7 +175,7 @@ class _QueryInput:
     time_column: str  # "" unless the model is a time range
     time_family: str  # the type family of the time column
     # Calls some environments' warehouses have no overload for, with those environments (semantics/portability.py).
-    rewrites: tuple[tuple[TypedCall, tuple[str, ...]], ...]
+    rewrites: tuple[tuple[portability.Rewrite, tuple[str, ...]], ...]
     query: Callable[[], exp.Query] = field(compare=False)  # the parse of `sql`
 
 
@@ -220,15 +220,16 @@ def _sqlmesh_query(given: _QueryInput) -> str:
     return generate(query, given.dialect, owned=True).rstrip()
 
 
-def _per_gateway(query: exp.Query, rewrites: tuple[tuple[TypedCall, tuple[str, ...]], ...]) -> exp.Query:
+def _per_gateway(query: exp.Query, rewrites: tuple[tuple[portability.Rewrite, tuple[str, ...]], ...]) -> exp.Query:
     """The query with each rewritten call chosen at load time by SQLMesh's gateway: `@IF(@gateway IN (...), rewritten, as written)`."""
-    gateways = dict(rewrites)
+    chosen = {call: (cast, gateways) for (call, cast), gateways in rewrites}
 
     def choose(call: TypedCall, node: exp.Expression) -> exp.Expression:
-        on_gateway = exp.In(this=exp.var("@gateway"), expressions=[exp.Literal.string(g) for g in gateways[call]])
-        return exp.Anonymous(this="@IF", expressions=[on_gateway, portability.rewritten_call(call, node.copy()), node])
+        cast, gateways = chosen[call]
+        on_gateway = exp.In(this=exp.var("@gateway"), expressions=[exp.Literal.string(g) for g in gateways])
+        return exp.Anonymous(this="@IF", expressions=[on_gateway, portability.rewritten_call(call, node.copy(), cast), node])
 
-    return portability.rewrite_each(query, tuple(gateways), choose)
+    return portability.rewrite_each(query, tuple(chosen), choose)
 
 
 def _seed_query(model: Model, spec: Spec) -> str:
