@@ -74,10 +74,19 @@ class Invocation:
     argv: tuple[str, ...]
     models: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, cron, arguments naming it)
 
+    def due_models(self, after: datetime, until: datetime) -> list[str]:
+        """The models whose schedule ticks in the window (after, until]."""
+        return [model for model, cron, _ in self.models if schedule.is_due(cron, after, until)]
+
+    def command_for(self, models: Iterable[str]) -> list[str]:
+        """The command building these models, or [] for none."""
+        chosen = set(models)
+        args = [a for model, _, model_args in self.models if model in chosen for a in model_args]
+        return list(self.argv) + args if args else []
+
     def due(self, after: datetime, until: datetime) -> list[str]:
         """The command for the models due in the window (after, until], or [] when none is."""
-        chosen = [args for _, cron, args in self.models if schedule.is_due(cron, after, until)]
-        return list(self.argv) + [a for args in chosen for a in args] if chosen else []
+        return self.command_for(self.due_models(after, until))
 
     def as_dict(self) -> dict:
         return {"command": list(self.argv), "models": [{"model": m, "cron": c, "args": list(a)} for m, c, a in self.models]}
@@ -339,6 +348,18 @@ def database_path(spec: Spec, env: Environment) -> str:
 # -- the manifest ---------------------------------------------------------------
 
 
+def upstream_stages(spec: Spec, stage: Stage) -> list[int]:
+    """The stages holding an upstream of one of this stage's models: the only ones it waits for."""
+    analysis = spec.analysis
+    found = {
+        analysis.stage_of(u)[0].index
+        for m in stage.models
+        for u in analysis.models[m].upstreams
+        if spec.model(u) is not None and u not in stage.models
+    }
+    return sorted(found)
+
+
 def manifest(spec: Spec) -> dict:
     environments = []
     for env in spec.environments:
@@ -347,18 +368,30 @@ def manifest(spec: Spec) -> dict:
         if database_file(gateway):
             entry["database"] = database_path(spec, env)
         environments.append(entry)
+    analysis = spec.analysis
     return {
-        "manifest_version": 2,
+        "manifest_version": 3,
         "project": spec.project.name,
         "spec": spec.project.spec_file,
         "projects": {"sqlmesh": spec.output.sqlmesh, "dbt": spec.output.dbt},
         "execution_time_placeholder": EXECUTION_TIME,
         "environments": environments,
+        # The per-model graph the orchestrators follow: a model waits for its own upstreams only.
+        "models": {
+            m.name: {
+                "engine": analysis.engine(m.name),
+                "stage": analysis.stage_of(m.name)[0].index,
+                "cron": m.cron,
+                "upstreams": sorted(u for u in analysis.models[m.name].upstreams if spec.model(u) is not None),
+            }
+            for m in spec.models
+        },
         "stages": [
             {
                 "index": stage.index,
                 "engine": stage.engine,
                 "models": list(stage.models),
+                "after": upstream_stages(spec, stage),
                 "crons": {m: spec.model(m).cron for m in stage.models},
                 "batches": [list(b) for b in stage.batches],
                 "deploy": {env.name: deploy_commands(spec, stage, env) for env in spec.environments},

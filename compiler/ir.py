@@ -253,10 +253,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class Retries:
-    """How the generated orchestrators retry a failed stage."""
+    """How the generated orchestrators retry a failed model, and how long one engine invocation may take."""
 
     count: int = 2
     delay_minutes: int = 5
+    timeout_minutes: int = 120
 
 
 @dataclass(frozen=True)

@@ -116,20 +116,36 @@ def test_files_parse_and_carry_no_absolute_path(tmp_path, spec_name):
         assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("meshgen")]
 
 
-def test_every_value_is_a_python_literal_and_commands_match_the_manifest(tmp_path):
+def test_the_files_hold_the_manifests_per_model_graph(tmp_path):
     spec = load(copy_spec("example.yaml", tmp_path / "project"))
     files = {f.path: f.text for f in orchestration.emit(spec)}
     plan = json.loads(files["orchestration/manifest.json"])
     for path in orchestrator_files(files):
-        stages = _literal(files[path], "STAGES")
-        assert [s["models"] for s in stages] == [s["models"] for s in plan["stages"]]
-        for stage, planned in zip(stages, plan["stages"]):
-            assert stage["deploy"] == planned["deploy"]
-            for env, run in planned["run"].items():
-                assert stage["run"][env]["command"] == run["command"]
-                assert stage["run"][env]["models"] == [(m["cron"], m["args"]) for m in run["models"]]
+        models = _literal(files[path], "MODELS")
+        assert list(models) == [m.name for m in spec.models]
+        for name, facts in models.items():
+            assert (facts["engine"], facts["stage"], facts["cron"], facts["upstreams"]) == tuple(
+                plan["models"][name][k] for k in ("engine", "stage", "cron", "upstreams")
+            )
+        assert [s["models"] for s in _literal(files[path], "STAGES")] == [s["models"] for s in plan["stages"]]
         assert _literal(files[path], "SCHEDULE") == "@hourly"
         assert _literal(files[path], "PROJECT") == "acme_analytics"
+        assert _literal(files[path], "SPEC") == "example.yaml"
+    # A stage waits for the stages holding its models' upstreams, not for every stage before it.
+    assert [s["after"] for s in plan["stages"]] == [[], [1], [1, 2], [2, 3]]
+
+
+def test_every_contract_constraint_is_a_named_check(tmp_path):
+    from meshgen.semantics.checks import contract_checks
+
+    spec = load(copy_spec("example.yaml", tmp_path / "project"))
+    files = {f.path: f.text for f in orchestration.emit(spec)}
+    models = _literal(files[orchestrator_files(files)[1]], "MODELS")
+    for model in spec.models:
+        names = [name for name, _ in models[model.name]["checks"]]
+        assert len(names) == len(set(names)) == len(contract_checks(model.contract))
+        assert all(re.fullmatch(r"[A-Za-z0-9_]+", name) for name in names)
+    assert ("range_risk_score", "risk_score is at least 0 and at most 100") in models["risk.fraud_alerts"]["checks"]
 
 
 def test_the_files_carry_meshgens_own_cron_rules(tmp_path):
@@ -157,7 +173,7 @@ def test_switches_and_folders(tmp_path):
     assert paths == ["orchestration/manifest.json", "orchestration/dagster/definitions.py"]
     data["output"] = {"orchestration": {"dir": ".", "dagster": False}}
     files = {f.path: f.text for f in orchestration.emit(load_dict(tmp_path / "b", data))}
-    assert sorted(files) == ["airflow/shop_dag.py", "manifest.json"]
+    assert sorted(files) == ["airflow/pools.json", "airflow/shop_dag.py", "manifest.json"]
     assert "Path(__file__).resolve().parents[1]" in files["airflow/shop_dag.py"]
     data["output"] = {"orchestration": {"dir": "ops/scheduling/generated"}}
     files = {f.path: f.text for f in orchestration.emit(load_dict(tmp_path / "c", data))}
@@ -170,13 +186,23 @@ def test_switches_and_folders(tmp_path):
 def test_hostile_folders_stay_literal(tmp_path):
     spec = hostile_spec(tmp_path / "project")
     files = {f.path: f.text for f in orchestration.emit(spec)}
-    plan = json.loads(next(t for p, t in files.items() if p.endswith("manifest.json")))
     for path in orchestrator_files(files):
         ast.parse(files[path])
         assert _literal(files[path], "SCHEDULE") == "*/30 * * * *"
-        # Argument lists, as in the manifest: nothing for a shell or Jinja to reinterpret.
-        for stage, planned in zip(_literal(files[path], "STAGES"), plan["stages"]):
-            assert stage["deploy"] == planned["deploy"]
+        # The files run `meshgen run meshgen.yaml`: meshgen itself reads the folders from the spec.
+        assert _literal(files[path], "SPEC") == "meshgen.yaml"
+        assert _literal(files[path], "MODELS")["marts.totals"]["upstreams"] == ["staging.sh"]
+
+
+def test_airflow_pools_name_each_duckdb_file(tmp_path):
+    spec = load(copy_spec("example.yaml", tmp_path / "project"))
+    files = {f.path: f.text for f in orchestration.emit(spec)}
+    pools = json.loads(files["orchestration/airflow/pools.json"])
+    plan = json.loads(files["orchestration/manifest.json"])
+    databases = {e["database"] for e in plan["environments"] if "database" in e}
+    assert {name: p["slots"] for name, p in pools.items() if p["slots"] == 1} == {f"meshgen_{re.sub(r'[^A-Za-z0-9_]+', '_', d).strip('_').lower()}": 1 for d in databases}
+    # prod is PostgreSQL: its stages share orchestration.max_cpu_cores.
+    assert pools["meshgen_acme_analytics_cpu"]["slots"] == 8
 
 
 # -- integration: the real orchestrators, running the real engines ------------------
@@ -189,11 +215,12 @@ def engines_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def fresh_example(folder: Path, retries: int | None = None) -> tuple[Path, object]:
+def fresh_example(folder: Path, retries: int | None = None, retry_delay: str = "") -> tuple[Path, object]:
     """The example built into a new folder, with the first raw data loaded (prod on the local DuckDB file)."""
     spec_path = oracle.EXAMPLE.make_project(folder)
     if retries is not None:
-        oracle.rewrite_spec(spec_path, lambda data: {**data, "orchestration": {**data["orchestration"], "retries": retries}})
+        delay = {"retry_delay": retry_delay} if retry_delay else {}
+        oracle.rewrite_spec(spec_path, lambda data: {**data, "orchestration": {**data["orchestration"], "retries": retries, **delay}})
     oracle.meshgen("build", spec_path.name, cwd=spec_path.parent)
     spec = load(spec_path)
     oracle.EXAMPLE.load_raw(spec_path.parent / "warehouse.duckdb", spec)
@@ -233,7 +260,14 @@ for dag_id, dag in bag.dags.items():
         "doc_md": dag.doc_md,
         "serialized_tasks": sorted(serialized.task_ids),
         "tasks": {
-            task.task_id: {"upstream": sorted(task.upstream_task_ids), "retries": task.retries, "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule)}
+            task.task_id: {
+                "upstream": sorted(task.upstream_task_ids),
+                "retries": task.retries,
+                "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule),
+                "pool": task.pool,
+                "timeout": task.execution_timeout.total_seconds() if task.execution_timeout else None,
+                "outlets": [outlet.name for outlet in task.outlets],
+            }
             for task in dag.tasks
         },
     }
@@ -254,41 +288,95 @@ def airflow(root: Path, *args: str) -> subprocess.CompletedProcess:
         home.mkdir()
         migrated = subprocess.run([str(python.with_name("airflow")), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
         assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-    if args[0] == "inspect":
+    if args[0] in ("inspect", "script"):
         out = root.parent / "airflow.json"
-        inspected = subprocess.run([str(python), "-c", AIRFLOW_INSPECT, str(out), str(root / "orchestration/airflow")], env=env, capture_output=True, text=True, timeout=600)
+        script, script_args = (AIRFLOW_INSPECT, [str(root / "orchestration/airflow")]) if args[0] == "inspect" else (args[1], list(args[2:]))
+        inspected = subprocess.run([str(python), "-c", script, str(out), *script_args], env=env, capture_output=True, text=True, timeout=600)
         assert inspected.returncode == 0, inspected.stdout[-3000:] + inspected.stderr[-3000:]
         return json.loads(out.read_text(encoding="utf-8"))
     return subprocess.run([str(python.with_name("airflow")), *args], cwd=root, env=env, capture_output=True, text=True, timeout=1200)
 
 
-def task_states(output: str) -> list[str]:
-    return re.findall(r"new_state=(\w+)", output)
+
+
+AIRFLOW_STATES = r"""
+import json, sys
+from airflow.models import DagRun, TaskInstance
+from airflow.utils.session import create_session
+
+out, dag_id = sys.argv[1:3]
+with create_session() as session:
+    run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+    tasks = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+    result = {"run": str(run.state), "tasks": {t.task_id: [str(t.state), t.try_number] for t in tasks}}
+with open(out, "w") as file:
+    json.dump(result, file)
+"""
+
+
+def airflow_states(root: Path, dag_id: str) -> dict:
+    """The latest run of a DAG: its state and each task's (state, try number)."""
+    return airflow(root, "script", AIRFLOW_STATES, dag_id)
+
+
+def stage_task(spec, model: str) -> str:
+    stage = spec.analysis.stage_of(model)[0]
+    return f"stage_{stage.index}_{stage.engine}.{model}"
+
+
+def downstream_of(spec, model: str) -> set[str]:
+    """Every model that reads `model`, directly or not."""
+    found: set[str] = set()
+    frontier = {model}
+    while frontier:
+        frontier = {m.name for m in spec.models if set(spec.analysis.models[m.name].upstreams) & frontier} - found
+        found |= frontier
+    return found
+
+
+FAILING_MODEL = "staging.stg_support_tickets"
+
+
+def break_raw_tickets(database: Path, broken: bool = True) -> None:
+    """The raw table FAILING_MODEL reads loses a column (and gets it back): a real failure in the engine."""
+    old, new = ("opened_at", "opened_at_lost") if broken else ("opened_at_lost", "opened_at")
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(f"ALTER TABLE raw.support_tickets RENAME COLUMN {old} TO {new}")
 
 
 @pytest.mark.integration
-def test_airflow_loads_the_dags_with_a_chain_of_stages(tmp_path):
+def test_airflow_loads_a_task_per_model_that_waits_for_its_own_upstreams(tmp_path):
     root, spec = fresh_example(tmp_path / "project")
     result = airflow(root, "inspect")
     assert result["import_errors"] == {}
     envs = ("dev", "ci", "prod")
     assert sorted(result["dags"]) == sorted([f"acme_analytics__{e}" for e in envs] + [f"acme_analytics__{e}__deploy" for e in envs])
-    task_ids = [f"stage_{s.index}_{s.engine}" for s in spec.analysis.stages]
+    plan = json.loads((root / "orchestration/manifest.json").read_text(encoding="utf-8"))
+    databases = {e["name"]: e.get("database") for e in plan["environments"]}
     for env in envs:
         run, deploy = result["dags"][f"acme_analytics__{env}"], result["dags"][f"acme_analytics__{env}__deploy"]
         assert Path(run["fileloc"]) == (root / AIRFLOW_FILE).resolve()
         assert (run["schedule"], run["timetable"], deploy["schedule"]) == ("@hourly", "CronTriggerTimetable", None)
-        for dag in (run, deploy):
-            assert (dag["catchup"], dag["max_active_runs"]) == (False, 1)
-            assert dag["serialized_tasks"] == sorted(task_ids) and list(dag["tasks"]) == task_ids
-            for i, task_id in enumerate(task_ids):
-                assert dag["tasks"][task_id]["upstream"] == task_ids[i - 1 : i]
-                assert dag["tasks"][task_id]["retries"] == 2
-        # A stage with nothing due is skipped and the next one still runs.
-        assert {t["trigger_rule"] for t in run["tasks"].values()} == {"none_failed"}
+        assert list(deploy["tasks"]) == ["deploy"]
+        tasks = run["tasks"]
+        stage_runs = {s.index: f"stage_{s.index}_{s.engine}.run" for s in spec.analysis.stages}
+        assert sorted(tasks) == sorted(list(stage_runs.values()) + [stage_task(spec, m.name) for m in spec.models])
+        for model in spec.models:
+            upstreams = [u for u in spec.analysis.models[model.name].upstreams if spec.model(u) is not None]
+            stage = spec.analysis.stage_of(model.name)[0]
+            task = tasks[stage_task(spec, model.name)]
+            assert task["upstream"] == sorted([stage_runs[stage.index]] + [stage_task(spec, u) for u in upstreams])
+            assert (task["trigger_rule"], task["retries"], task["timeout"]) == ("none_failed", 2, 7200.0)
+            assert task["outlets"] == [f"acme_analytics.{env}.{model.name}"]
         for stage in spec.analysis.stages:
-            for model in stage.models:
-                assert f"`{model}`" in run["doc_md"]
+            task = tasks[stage_runs[stage.index]]
+            outside = {u for m in stage.models for u in spec.analysis.models[m].upstreams if spec.model(u) is not None and u not in stage.models}
+            assert task["upstream"] == sorted(stage_task(spec, u) for u in outside)
+            assert task["trigger_rule"] == "all_done"
+        # One writer at a time on a DuckDB file; prod (PostgreSQL) shares the CPU budget.
+        pools = {t["pool"] for t in tasks.values()}
+        expected = f"meshgen_{re.sub(r'[^A-Za-z0-9_]+', '_', databases[env]).strip('_').lower()}" if databases[env] else "meshgen_acme_analytics_cpu"
+        assert pools == {expected}, pools
 
 
 @pytest.mark.integration
@@ -296,61 +384,75 @@ def test_airflow_deploys_and_runs_to_the_tables_meshgen_leaves(tmp_path, referen
     root, spec = fresh_example(tmp_path / "project")
     database = root / "warehouse.duckdb"
     deployed = airflow(root, "dags", "test", "acme_analytics__dev__deploy", "2024-04-01T00:00:00+00:00")
-    assert deployed.returncode == 0 and set(task_states(deployed.stdout + deployed.stderr)) == {"success"}, deployed.stderr[-5000:]
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    assert airflow_states(root, "acme_analytics__dev__deploy")["tasks"] == {"deploy": ["success", 1]}
     assert oracle.summarise(database, spec, "dev") == reference["deploy"]
     oracle.EXAMPLE.load_next_day(database, spec)
     ran = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T00:00:00+00:00")
-    assert ran.returncode == 0 and set(task_states(ran.stdout + ran.stderr)) == {"success"}, ran.stderr[-5000:]
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    states = airflow_states(root, "acme_analytics__dev")["tasks"]
+    assert {task: state for task, (state, _) in states.items()} == {task: "success" for task in states}
     assert oracle.summarise(database, spec, "dev") == reference["run"]
-    # An hour later only the hourly models are due, all in stage 1: the other stages are skipped.
+    # An hour later only the hourly models are due: the daily ones (and stages with none) are skipped.
     later = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T01:00:00+00:00")
-    states = task_states(later.stdout + later.stderr)
-    assert later.returncode == 0 and states == ["success", "skipped", "skipped", "skipped"], states
+    assert later.returncode == 0, later.stderr[-3000:]
+    states = airflow_states(root, "acme_analytics__dev")["tasks"]
+    for model in spec.models:
+        assert states[stage_task(spec, model.name)][0] == ("success" if model.cron == "@hourly" else "skipped"), model.name
+    assert [states[f"stage_{s.index}_{s.engine}.run"][0] for s in spec.analysis.stages] == ["success", "skipped", "skipped", "skipped"]
 
 
 DAGSTER_PROBE = r"""
 import importlib.util, json, sys
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
-out, path, job_name, execution_time = sys.argv[1:5]
+out, path, job_name, execution_time, *selected = sys.argv[1:]
 spec = importlib.util.spec_from_file_location("meshgen_definitions", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 defs = module.defs
-result = {"jobs": {}, "schedules": {}}
-for job in defs.resolve_all_job_defs():
-    structure = job.graph.dependency_structure
-    result["jobs"][job.name] = {
-        "upstream": {
-            node.name: sorted(o.node_name for o in structure.all_upstream_outputs_from_node(node.name)) for node in job.graph.nodes
-        },
-        "tags": dict(job.tags),
-    }
-for schedule in defs.schedules:
-    result["schedules"][schedule.name] = {"job": schedule.job_name, "cron": schedule.cron_schedule, "timezone": schedule.execution_timezone}
+graph = defs.resolve_asset_graph()
+result = {
+    "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+    "materializable": sorted(key.to_user_string() for key in graph.materializable_asset_keys),
+    "deps": {key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys) for key in graph.materializable_asset_keys},
+    "checks": sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys),
+    "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
+    "schedules": {s.name: {"job": s.job_name, "cron": s.cron_schedule} for s in defs.schedules},
+}
+selection = [AssetKey(name.split(".")) for name in selected] or None
 run = defs.resolve_job_def(job_name).execute_in_process(
-    instance=DagsterInstance.ephemeral(), tags={module.EXECUTION_TIME_TAG: execution_time}, raise_on_error=False
+    instance=DagsterInstance.ephemeral(), tags={module.EXECUTION_TIME_TAG: execution_time}, raise_on_error=False, asset_selection=selection
 )
-events = [(e.step_key, e.event_type_value) for e in run.all_events if e.step_key]
-result["run"] = {"success": run.success, "steps": [k for k, kind in events if kind == "STEP_SUCCESS"], "failed": [k for k, kind in events if kind == "STEP_FAILURE"]}
+kinds = [e.event_type_value for e in run.all_events]
+result["run"] = {
+    "success": run.success,
+    "materialized": sorted(e.event_specific_data.materialization.asset_key.to_user_string() for e in run.all_events if e.event_type_value == "ASSET_MATERIALIZATION"),
+    "checks": {f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}": e.event_specific_data.passed for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"},
+    "failed_steps": sorted({e.step_key for e in run.all_events if e.event_type_value == "STEP_FAILURE"}),
+    "succeeded_steps": sorted({e.step_key for e in run.all_events if e.event_type_value == "STEP_SUCCESS"}),
+}
 with open(out, "w") as file:
     json.dump(result, file)
 """
 
 
-def dagster(root: Path, job: str, execution_time: str) -> dict:
+def dagster(root: Path, job: str, execution_time: str, *selected: str) -> dict:
     python = repo_venv("dagster", DAGSTER_REQUIREMENT)
     home = root.parent / "dagster-home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     out = root.parent / "dagster.json"
-    env = engines_env(DAGSTER_HOME=str(home))
     result = subprocess.run(
-        [str(python), "-c", DAGSTER_PROBE, str(out), str(root / DAGSTER_FILE), job, execution_time],
-        cwd=root.parent, env=env, capture_output=True, text=True, timeout=1200,
+        [str(python), "-c", DAGSTER_PROBE, str(out), str(root / DAGSTER_FILE), job, execution_time, *selected],
+        cwd=root.parent, env=engines_env(DAGSTER_HOME=str(home)), capture_output=True, text=True, timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     return json.loads(out.read_text(encoding="utf-8"))
+
+
+def asset_name(table: str) -> str:
+    return table.replace(".", "/")
 
 
 @pytest.mark.integration
@@ -368,42 +470,101 @@ def test_dagster_definitions_validate(tmp_path):
 
 
 @pytest.mark.integration
-def test_dagster_deploys_and_runs_to_the_tables_meshgen_leaves(tmp_path, reference):
+def test_dagster_materialises_an_asset_per_model_to_the_tables_meshgen_leaves(tmp_path, reference):
+    from meshgen.semantics.checks import named_checks
+
     root, spec = fresh_example(tmp_path / "project")
     database = root / "warehouse.duckdb"
-    op_names = [f"stage_{s.index}_{s.engine}" for s in spec.analysis.stages]
     deployed = dagster(root, "acme_analytics__dev__deploy", oracle.T1)
-    assert deployed["run"] == {"success": True, "steps": op_names, "failed": []}
+    assert deployed["run"]["success"] and deployed["run"]["succeeded_steps"] == ["deploy"], deployed["run"]
     assert oracle.summarise(database, spec, "dev") == reference["deploy"]
+    # One asset per model and per source; the lineage crosses engines; one check per contract constraint.
+    sources = sorted({u for m in spec.models for u in spec.analysis.models[m.name].upstreams if spec.model(u) is None})
+    assert deployed["assets"] == sorted(asset_name(t) for t in [m.name for m in spec.models] + sources)
+    assert deployed["materializable"] == sorted(asset_name(m.name) for m in spec.models)
+    for model in spec.models:
+        assert deployed["deps"][asset_name(model.name)] == sorted(asset_name(u) for u in spec.analysis.models[model.name].upstreams)
+    expected_checks = sorted(f"{asset_name(m.name)}:{name}" for m in spec.models for name, _ in named_checks(m.contract))
+    assert deployed["checks"] == expected_checks and len(expected_checks) > 40
     envs = ("dev", "ci", "prod")
-    assert sorted(deployed["jobs"]) == sorted([f"acme_analytics__{e}" for e in envs] + [f"acme_analytics__{e}__deploy" for e in envs])
-    for env in envs:
-        for job in (f"acme_analytics__{env}", f"acme_analytics__{env}__deploy"):
-            upstream = deployed["jobs"][job]["upstream"]
-            assert upstream == {name: op_names[i - 1 : i] for i, name in enumerate(op_names)}
-            assert deployed["jobs"][job]["tags"]["meshgen/environment"] == env
-    # Only the scheduled runs have a schedule; deploys are launched by hand (or by CI).
-    assert deployed["schedules"] == {
-        f"acme_analytics__{e}__schedule": {"job": f"acme_analytics__{e}", "cron": "@hourly", "timezone": "UTC"} for e in envs
-    }
+    assert deployed["jobs"] == sorted([f"acme_analytics__{e}" for e in envs] + [f"acme_analytics__{e}__deploy" for e in envs])
+    assert deployed["schedules"] == {f"acme_analytics__{e}__schedule": {"job": f"acme_analytics__{e}", "cron": "@hourly"} for e in envs}
     oracle.EXAMPLE.load_next_day(database, spec)
     ran = dagster(root, "acme_analytics__dev", oracle.T2)
-    assert ran["run"] == {"success": True, "steps": op_names, "failed": []}
+    assert ran["run"]["success"], ran["run"]
+    assert ran["run"]["materialized"] == deployed["materializable"]
+    assert ran["run"]["checks"] == {check: True for check in expected_checks}
     assert oracle.summarise(database, spec, "dev") == reference["run"]
 
 
 @pytest.mark.integration
-def test_a_failing_stage_stops_the_ones_after_it(tmp_path):
-    """dbt fails for real (an upstream view it reads is gone): the stages after it must not run."""
+def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, reference):
+    """A model fails for real in `meshgen run`, Airflow and Dagster alike: what it feeds is not built, the rest is."""
     root, spec = fresh_example(tmp_path / "project", retries=0)
+    database = root / "warehouse.duckdb"
     oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
-    with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
-        connection.execute("DROP VIEW staging__dev.stg_accounts")
-    op_names = [f"stage_{s.index}_{s.engine}" for s in spec.analysis.stages]
-    ran = dagster(root, "acme_analytics__dev", oracle.T2)
-    assert ran["run"] == {"success": False, "steps": op_names[:1], "failed": op_names[1:2]}
-    result = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T00:00:00+00:00")
-    output = result.stdout + result.stderr
-    assert task_states(output) == ["success", "failed"]
-    started = re.findall(r"running task <TaskInstance: acme_analytics__dev\.(\w+)", output)
-    assert started == op_names[:2], "no stage after the failed one starts"
+    oracle.EXAMPLE.load_next_day(database, spec)
+    break_raw_tickets(database)
+    fed = downstream_of(spec, FAILING_MODEL)
+    unrelated = {m.name for m in spec.models} - fed - {FAILING_MODEL}
+    assert "core.daily_customer_spend" in unrelated and "core.customer_360" in fed
+
+    result = subprocess.run(
+        [sys.executable, "-m", "meshgen", "run", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T2, "--report", "report.json"],
+        cwd=root, env=engines_env(), capture_output=True, text=True,
+    )
+    assert result.returncode == 1, result.stdout
+    statuses = {m: o["status"] for m, o in json.loads((root / "report.json").read_text())["models"].items()}
+    assert statuses == {FAILING_MODEL: "failed", **{m: "blocked" for m in fed}, **{m: "success" for m in unrelated}}
+    assert f"upstream {FAILING_MODEL} failed" in result.stdout
+
+    ran = airflow(root, "dags", "test", "acme_analytics__dev", "2024-04-02T00:00:00+00:00")
+    assert ran.returncode != 0
+    states = airflow_states(root, "acme_analytics__dev")["tasks"]
+    assert states[stage_task(spec, FAILING_MODEL)][0] == "failed"
+    assert {m: states[stage_task(spec, m)][0] for m in fed} == {m: "upstream_failed" for m in fed}
+    assert {m: states[stage_task(spec, m)][0] for m in unrelated} == {m: "success" for m in unrelated}
+
+    failed = dagster(root, "acme_analytics__dev", oracle.T2)["run"]
+    assert not failed["success"] and failed["failed_steps"] == ["stage_1_sqlmesh"]
+    stage_one = spec.analysis.stages[0].models
+    assert failed["materialized"] == sorted(asset_name(m) for m in stage_one if m != FAILING_MODEL)
+    assert failed["succeeded_steps"] == [], "the stages after the failed one do not start"
+
+    # Fixed: the failed model and what it feeds, nothing else.
+    break_raw_tickets(database, broken=False)
+    retried = dagster(root, "acme_analytics__dev", oracle.T2, FAILING_MODEL, *sorted(fed))["run"]
+    assert retried["success"] and retried["materialized"] == sorted(asset_name(m) for m in {FAILING_MODEL} | fed)
+    assert oracle.summarise(database, spec, "dev") == reference["run"]
+
+
+@pytest.mark.integration
+def test_an_airflow_retry_rebuilds_the_failed_model_alone(tmp_path, reference):
+    """Airflow's own retry, a minute after a real failure, once the data is fixed: the model alone, then what it feeds."""
+    root, spec = fresh_example(tmp_path / "project", retries=1, retry_delay="1m")
+    database = root / "warehouse.duckdb"
+    oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
+    oracle.EXAMPLE.load_next_day(database, spec)
+    break_raw_tickets(database)
+    python = repo_venv("airflow", AIRFLOW_REQUIREMENT)
+    airflow(root, "version")  # the metadata database
+    env = engines_env(
+        AIRFLOW_HOME=str(root.parent / "airflow-home"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(root / "orchestration/airflow"),
+    )
+    argv = [str(python.with_name("airflow")), "dags", "test", "acme_analytics__dev", "2024-04-02T00:00:00+00:00"]
+    with subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        output = []
+        for line in process.stdout:
+            output.append(line)
+            if f"{FAILING_MODEL} failed in stage_1_sqlmesh" in line and len(output) and not any("fixed" == o for o in output):
+                break_raw_tickets(database, broken=False)  # during the retry delay: no task holds the file
+                output.append("fixed")
+        process.wait(timeout=600)
+    assert process.returncode == 0, "".join(output)[-5000:]
+    states = airflow_states(root, "acme_analytics__dev")["tasks"]
+    assert states[stage_task(spec, FAILING_MODEL)] == ["success", 2]
+    assert states["stage_1_sqlmesh.run"] == ["success", 1], "the stage did not run again"
+    assert {task: state for task, (state, _) in states.items()} == {task: "success" for task in states}
+    assert oracle.summarise(database, spec, "dev") == reference["run"]

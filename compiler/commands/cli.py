@@ -165,7 +165,7 @@ def graph(
 _EXECUTION_TIME_HELP = "The time the stages load up to, UTC (YYYY-MM-DD[ HH:MM:SS]; default: now), the same for every stage."
 
 
-def _execute(verb: str, spec: Path, env: str, select, dry_run: bool, out, execution_time, since=None) -> None:
+def _execute(verb: str, spec: Path, env: str, select, dry_run: bool, out, execution_time, since=None, report=None) -> None:
     from ..build.pipeline import build as run_build
     from .runner import execute, parse_time
 
@@ -174,7 +174,7 @@ def _execute(verb: str, spec: Path, env: str, select, dry_run: bool, out, execut
     result = run_build(spec, str(spec), out=out, check=dry_run)
     if dry_run and result.plan.stale:
         typer.echo(f"note: the generated files are stale; `meshgen {verb}` rebuilds them first", err=True)
-    code = execute(result.spec, result.root, verb, env, list(select or ()), dry_run, typer.echo, at=at, since=after)
+    code = execute(result.spec, result.root, verb, env, list(select or ()), dry_run, typer.echo, at=at, since=after, report=report)
     raise typer.Exit(code)
 
 
@@ -183,6 +183,7 @@ _SELECT_OPTION = typer.Option(None, "--select", help="Only these models (repeata
 _DRY_RUN_OPTION = typer.Option(False, "--dry-run", help="Print the stages, checks and exact commands; run nothing.")
 _OUT_OPTION = typer.Option(None, "--out", help="Output root (default: the spec's folder).")
 _TIME_OPTION = typer.Option(None, "--execution-time", help=_EXECUTION_TIME_HELP)
+_REPORT_OPTION = typer.Option(None, "--report", help="Write every model's outcome to this JSON file (for orchestrators and CI).")
 
 
 @app.command()
@@ -194,9 +195,10 @@ def deploy(
     dry_run: bool = _DRY_RUN_OPTION,
     out: Optional[Path] = _OUT_OPTION,
     execution_time: Optional[str] = _TIME_OPTION,
+    report: Optional[Path] = _REPORT_OPTION,
 ) -> None:
     """Bring an environment to what the spec says: build, then every stage over its whole backfill range."""
-    _execute("deploy", spec, env, select, dry_run, out, execution_time)
+    _execute("deploy", spec, env, select, dry_run, out, execution_time, report=report)
 
 
 @app.command()
@@ -211,9 +213,10 @@ def run(
     since: Optional[str] = typer.Option(
         None, "--since", help="Run what is due after this time (default: the platform's last schedule period)."
     ),
+    report: Optional[Path] = _REPORT_OPTION,
 ) -> None:
     """What the schedule does: new intervals of the models that are due, in a deployed environment."""
-    _execute("run", spec, env, select, dry_run, out, execution_time, since)
+    _execute("run", spec, env, select, dry_run, out, execution_time, since, report)
 
 
 @app.command()

@@ -15,6 +15,7 @@ dbt's tables and drops the staging environment (`execution.deploy_rollback`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -47,7 +48,10 @@ from ..execution import (
 )
 from ..ir import Environment, Spec
 from ..warehouses import Warehouse, warehouse
+from ..model_results import BLOCKED, ENDED_BADLY, FAILED, NOT_DUE, NOT_RUN, SUCCESS, Outcome, dbt_outcomes, failed_wholesale, sqlmesh_outcomes
+from ..semantics.checks import named_checks
 from .engines import check_engines, tool_path
+from .progress import Progress, model_line
 
 Echo = Callable[[str], None]
 _TAIL_LINES = 25
@@ -61,6 +65,7 @@ class StageFailure:
     stage: Stage
     model: str
     message: str
+    fatal: bool = False  # nothing later can run either (the environment was never deployed)
 
     def report(self, total: int) -> str:
         lines = [
@@ -235,12 +240,19 @@ def failing_model(stage: Stage, output: str) -> str:
     return ""
 
 
-def run_command(root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse) -> tuple[int, str]:
-    """Run one engine command from the output root: its exit code and output."""
+def run_command(root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse, on_line: Callable[[str], None] | None = None) -> tuple[int, str]:
+    """Run one engine command from the output root: its exit code and output (each line to `on_line` as it comes)."""
     argv = [tool_path(command[0], facts), *command[1:]]
     variables = {**os.environ, **time_environment(at)}
-    result = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=variables)
-    return result.returncode, result.stdout + result.stderr
+    lines = []
+    with subprocess.Popen(
+        argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=variables
+    ) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line)
+    return process.returncode, "".join(lines)
 
 
 def failed_command(command: tuple[str, ...], code: int, output: str) -> str:
@@ -249,20 +261,43 @@ def failed_command(command: tuple[str, ...], code: int, output: str) -> str:
     return f"$ {shlex.join(command)}\nexited with {code}:\n{tail}"
 
 
-def run_step(spec: Spec, root: Path, env: Environment, step: Step, name: str, at: datetime) -> StageFailure | None:
+def stage_outcomes(spec: Spec, root: Path, stage: Stage, models: list[str], code: int, output: str, started: float) -> dict[str, Outcome]:
+    """Each model's outcome in one engine process, from the engine's own report."""
+    checks = {m: named_checks(spec.model(m).contract) for m in models}
+    if stage.engine == "sqlmesh":
+        return sqlmesh_outcomes(output, code, models, checks)
+    target = root / spec.output.dbt / "target"
+    fresh = (target / "run_results.json").exists() and (target / "run_results.json").stat().st_mtime >= started
+    found = dbt_outcomes(target, {m: dbt_node_name(m) for m in models}, checks, output) if fresh else {}
+    wholesale = failed_wholesale(models, failed_command(("dbt",), code, output)) if code else {}
+    return {m: found.get(m) or wholesale.get(m) or Outcome(SUCCESS) for m in models}
+
+
+def run_step(
+    spec: Spec, root: Path, env: Environment, step: Step, name: str, at: datetime, models: list[str], progress: Progress
+) -> tuple[dict[str, Outcome], StageFailure | None]:
+    """A stage's commands: each model's outcome, and the first failure (with the model the tool names)."""
     stage = step.stage
     problem = check_prerequisites(spec, root, env, stage, name, step.staged)
+    progress.start(stage.engine, models)
     if problem:
-        return StageFailure(stage, "", problem)
+        progress.finish(failed_wholesale(models, problem))
+        return failed_wholesale(models, problem), StageFailure(stage, "", problem)
+    outcomes: dict[str, Outcome] = {}
     for command in step.commands:
-        code, output = run_command(root, command, at, warehouse(spec.gateway(env.gateway).type))
+        started = time.time()
+        code, output = run_command(root, command, at, warehouse(spec.gateway(env.gateway).type), progress.output_line)
+        outcomes = stage_outcomes(spec, root, stage, models, code, output, started)
         if code != 0:
+            progress.finish(outcomes)
             if _NOT_DEPLOYED.search(output):
                 shown = name or env.name
                 message = f"environment {shown} has not been deployed yet: run `meshgen deploy --env {env.name}` first"
-                return StageFailure(stage, "", message)
-            return StageFailure(stage, failing_model(stage, output), failed_command(command, code, output))
-    return None
+                return outcomes, StageFailure(stage, "", message, fatal=True)
+            named = failing_model(stage, output) or next((m for m in models if outcomes[m].status == FAILED), "")
+            return outcomes, StageFailure(stage, named, failed_command(command, code, output))
+    progress.finish(outcomes)
+    return outcomes, None
 
 
 def run_commands(root: Path, commands: Commands, at: datetime, facts: Warehouse, rolling_back: bool = False) -> str:
@@ -286,6 +321,95 @@ def roll_back(root: Path, env: Environment, name: str, switch: Switch, at: datet
         echo(f"environment {shown} was left as it was: dbt's tables restored, SQLMesh's staged versions dropped")
 
 
+def _blocked_by(spec: Spec, model: str, outcomes: dict[str, Outcome]) -> str:
+    """An upstream that ended badly in an earlier stage, if any: the model must not run on its old data."""
+    for upstream in spec.analysis.models[model].upstreams:
+        if upstream in outcomes and outcomes[upstream].status in ENDED_BADLY:
+            return upstream
+    return ""
+
+
+def _blocked_outcome(upstream: str, outcomes: dict[str, Outcome]) -> Outcome:
+    """Blocked by an upstream: named after the model that failed, however far up it is."""
+    if outcomes[upstream].status == BLOCKED:
+        return outcomes[upstream]
+    return Outcome(BLOCKED, message=f"upstream {upstream} {outcomes[upstream].status.replace('_', ' ')}")
+
+
+def write_report(path: Path | None, spec: Spec, env: Environment, verb: str, at: datetime, outcomes: dict[str, Outcome], code: int) -> None:
+    """The outcome of every model, for orchestrators and CI (`--report`)."""
+    if path is None:
+        return
+    engines = spec.analysis
+    report = {
+        "project": spec.project.name,
+        "environment": env.name,
+        "verb": verb,
+        "execution_time": format_time(at),
+        "exit_code": code,
+        "models": {m: {"engine": engines.engine(m), **o.as_dict()} for m, o in outcomes.items()},
+    }
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _run_stages(
+    spec: Spec, root: Path, env: Environment, name: str, stages: list[Stage], after: datetime, at: datetime, echo: Echo, progress: Progress
+) -> tuple[dict[str, Outcome], list[StageFailure]]:
+    """A run: every stage builds its due models whose upstreams did not fail; unrelated branches go on."""
+    outcomes: dict[str, Outcome] = {}
+    failures: list[StageFailure] = []
+    total = len(spec.analysis.stages)
+    for stage in stages:
+        invocation = run_invocation(spec, stage, env, name)
+        due = invocation.due_models(after, at)
+        outcomes.update({m: Outcome(NOT_DUE) for m in stage.models if m not in due})
+        runnable = []
+        for model in due:
+            upstream = _blocked_by(spec, model, outcomes)
+            if upstream:
+                outcomes[model] = _blocked_outcome(upstream, outcomes)
+            else:
+                runnable.append(model)
+        label = f"[{stage.index}/{total}] stage {stage.index} · {stage.engine} · {', '.join(stage.models)}"
+        if not runnable:
+            echo(f"{label}: nothing due" if not due else f"{label}: nothing to run (upstream failures)")
+            progress.start(stage.engine, stage.models)
+            progress.finish({m: outcomes[m] for m in due})
+            continue
+        echo(label)
+        for model in due:
+            if model not in runnable:
+                echo(model_line(model, stage.engine, outcomes[model]))
+        started = time.monotonic()
+        command = tuple(with_time(invocation.command_for(runnable), at))
+        stage_result, failure = run_step(spec, root, env, Step(stage, (command,)), name, at, runnable, progress)
+        outcomes.update(stage_result)
+        if failure:
+            failures.append(failure)
+            if failure.fatal:
+                break
+        else:
+            echo(f"      done in {time.monotonic() - started:.1f}s")
+    return outcomes, failures
+
+
+def _run_summary(outcomes: dict[str, Outcome], failures: list[StageFailure], total: int) -> list[str]:
+    lines = []
+    for failure in failures:
+        if failure.fatal:
+            lines.append(failure.report(total))
+            continue
+        failed = [m for m in failure.stage.models if m in outcomes and outcomes[m].status == FAILED]
+        for model in failed or [failure.model]:
+            message = outcomes[model].message if model in outcomes and outcomes[model].message and failed else failure.message
+            lines.append(StageFailure(failure.stage, model, message).report(total))
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    lines.append("models: " + ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())))
+    return lines
+
+
 def execute(
     spec: Spec,
     root: Path,
@@ -296,6 +420,8 @@ def execute(
     echo: Echo,
     at: datetime | None = None,
     since: datetime | None = None,
+    report: Path | None = None,
+    live: bool | None = None,
 ) -> int:
     """Deploy to or run an environment (`verb`: deploy | run); returns the exit code."""
     env = environment(spec, env_name)
@@ -316,10 +442,33 @@ def execute(
         echo(describe(spec, env, verb, steps, name, at, switch))
         return 0
     check_engines(spec, env, (step.stage.engine for step in steps if step.commands))
-    facts = warehouse(spec.gateway(env.gateway).type)
-    total = len(steps)
+    progress = Progress(echo, live)
     started = time.monotonic()
     echo(f"{spec.project.name}: {verb} {env.name}, execution time {format_time(at)}")
+    if verb == "run":
+        outcomes, failures = _run_stages(spec, root, env, name, stages, after, at, echo, progress)
+        code = 1 if failures else 0
+        for line in _run_summary(outcomes, failures, len(spec.analysis.stages)) if failures else []:
+            echo(line)
+        if not failures:
+            echo(f"{len(steps)} stage(s) done in {time.monotonic() - started:.1f}s ({env.name})")
+        write_report(report, spec, env, verb, at, outcomes, code)
+        return code
+    outcomes: dict[str, Outcome] = {}
+    code = _deploy(spec, root, env, name, steps, switch, at, echo, progress, outcomes)
+    if code == 0:
+        echo(f"{len(steps)} stage(s) done in {time.monotonic() - started:.1f}s ({env.name})")
+    write_report(report, spec, env, verb, at, outcomes, code)
+    return code
+
+
+def _deploy(
+    spec: Spec, root: Path, env: Environment, name: str, steps: list[Step], switch: Switch | None, at: datetime,
+    echo: Echo, progress: Progress, outcomes: dict[str, Outcome],
+) -> int:
+    """A deploy: the stages in order, the first failure stops it (and a staged deploy rolls back)."""
+    facts = warehouse(spec.gateway(env.gateway).type)
+    total = len(steps)
     if switch:
         problem = run_commands(root, switch.begin, at, facts)
         if problem:
@@ -333,24 +482,30 @@ def execute(
             continue
         echo(label)
         stage_started = time.monotonic()
-        failure = run_step(spec, root, env, step, name, at)
+        stage_result, failure = run_step(spec, root, env, step, name, at, list(stage.models), progress)
+        outcomes.update(stage_result)
         if failure:
+            outcomes.update({m: Outcome(NOT_RUN) for later in steps[position:] for m in later.stage.models})
             echo(failure.report(len(spec.analysis.stages)))
             if switch:
                 roll_back(root, env, name, switch, at, facts, echo)
             return 1
         echo(f"      done in {time.monotonic() - stage_started:.1f}s")
     if switch:
-        echo(f"switching {name or env.name} over")
-        for position, command in enumerate(switch.finish):
-            problem = run_commands(root, (command,), at, facts)
-            if problem and position == 0 and command[0] == "sqlmesh":
-                echo(f"meshgen failed promoting SQLMesh's staged versions:\n{problem}")
-                roll_back(root, env, name, switch, at, facts, echo)
-                return 1
-            if problem:
-                hint = f"run `meshgen deploy --env {env.name}` again to finish it"
-                echo(f"meshgen switched {name or env.name} over, but a step after the promotion failed ({hint}):\n{problem}")
-                return 1
-    echo(f"{total} stage(s) done in {time.monotonic() - started:.1f}s ({env.name})")
+        return _switch_over(root, env, name, switch, at, facts, echo)
+    return 0
+
+
+def _switch_over(root: Path, env: Environment, name: str, switch: Switch, at: datetime, facts: Warehouse, echo: Echo) -> int:
+    echo(f"switching {name or env.name} over")
+    for position, command in enumerate(switch.finish):
+        problem = run_commands(root, (command,), at, facts)
+        if problem and position == 0 and command[0] == "sqlmesh":
+            echo(f"meshgen failed promoting SQLMesh's staged versions:\n{problem}")
+            roll_back(root, env, name, switch, at, facts, echo)
+            return 1
+        if problem:
+            hint = f"run `meshgen deploy --env {env.name}` again to finish it"
+            echo(f"meshgen switched {name or env.name} over, but a step after the promotion failed ({hint}):\n{problem}")
+            return 1
     return 0

@@ -6,6 +6,7 @@ the contract documents as ODCS quality rules.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Union
@@ -67,3 +68,40 @@ def column_checks(column: Column) -> tuple[Check, ...]:
 
 def contract_checks(contract: Contract | None) -> list[Check]:
     return [check for column in (contract.columns if contract else ()) for check in column_checks(column)]
+
+
+_CHECK_PREFIX = {NotNull: "not_null", Unique: "unique", AcceptedValues: "accepted_values", Range: "range", Expression: "check"}
+
+
+def check_kind(check: Check) -> str:
+    """not_null | unique | accepted_values | range | check: what the constraint asks."""
+    return _CHECK_PREFIX[type(check)]
+
+
+def named_checks(contract: Contract | None) -> list[tuple[str, Check]]:
+    """Each check with a name unique within its model (`not_null_customer_id`), as orchestrators show it.
+
+    Names keep to letters, digits and `_`; a second check of one kind on one column gets `_2`.
+    """
+    named: list[tuple[str, Check]] = []
+    seen: dict[str, int] = {}
+    for check in contract_checks(contract):
+        base = f"{check_kind(check)}_{re.sub(r'[^A-Za-z0-9_]', '_', check.column)}"
+        seen[base] = seen.get(base, 0) + 1
+        named.append((base if seen[base] == 1 else f"{base}_{seen[base]}", check))
+    return named
+
+
+def describe_check(check: Check) -> str:
+    """A check in words, as orchestrators list it."""
+    if isinstance(check, NotNull):
+        return f"{check.column} is never null"
+    if isinstance(check, Unique):
+        return f"{check.column} is unique"
+    if isinstance(check, AcceptedValues):
+        return f"{check.column} is one of {', '.join(str(v) for v in check.values)}"
+    if isinstance(check, Range):
+        low = "" if check.low is None else f"at least {check.low}"
+        high = "" if check.high is None else f"at most {check.high}"
+        return f"{check.column} is {' and '.join(p for p in (low, high) if p)}"
+    return f"{check.text} holds on every row"

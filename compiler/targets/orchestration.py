@@ -1,10 +1,12 @@
-"""Orchestration: the manifest of stages, and Airflow and Dagster files that run it.
+"""Orchestration: the manifest of stages, and Airflow and Dagster files that run it model by model.
 
-Both orchestrator files embed the plan from `compiler/execution.py` as
-Python literals (the same commands `meshgen deploy` and `meshgen run`
-execute) and meshgen's cron rules (`compiler/cron.py`), find the output root
-relative to their own location, and do nothing at import time but build
-their DAG / job objects.
+Both orchestrator files hold the per-model graph as Python literals (engine,
+stage, schedule, upstreams, contract checks) and meshgen's cron rules
+(`compiler/cron.py`), so they decide what is due as `meshgen run` does. They
+build one task or asset per model, start one `meshgen run` per stage for the
+models that are due and whose upstreams succeeded, and report each model from
+its `--report`. They find the output root relative to their own location and
+do nothing at import time but build their DAG / asset objects.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import TYPE_CHECKING
 
 import json
 import posixpath
+import re
 from pathlib import Path, PurePosixPath
 
-from .. import cron
-from ..execution import EXECUTION_TIME, EXECUTION_TIME_ENV, manifest, most_frequent_cron
+from .. import cron, schedule, semantics
+from ..execution import manifest, most_frequent_cron
+from ..semantics.checks import describe_check, named_checks
 from .files import GeneratedFile
 from ..ir import Spec
 from .render import render
@@ -36,6 +40,9 @@ def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
     if spec.output.airflow:
         path = posixpath.normpath(posixpath.join(folder, "airflow", f"{spec.project.name}_dag.py"))
         files.append(GeneratedFile(path, render("orchestration/airflow_dag.py.j2", **_context(spec, plan, path))))
+        if pools(spec, plan):
+            pools_file = posixpath.normpath(posixpath.join(folder, "airflow", "pools.json"))
+            files.append(GeneratedFile(pools_file, json.dumps(pools(spec, plan), indent=2) + "\n"))
     if spec.output.dagster:
         path = posixpath.normpath(posixpath.join(folder, "dagster", "definitions.py"))
         files.append(GeneratedFile(path, render("orchestration/dagster_definitions.py.j2", **_context(spec, plan, path))))
@@ -44,40 +51,104 @@ def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
 
 def _context(spec: Spec, plan: dict, path: str) -> dict:
     folder = PurePosixPath(path).parent
-    environments = []
-    for entry in plan["environments"]:
-        where = f"gateway `{entry['gateway']}` ({entry['gateway_type']}"
-        where += f": `{entry['database']}`)" if "database" in entry else ")"
-        environments.append({**entry, "where": where})
-    stages = [
-        {
-            "name": f"stage_{stage['index']}_{stage['engine']}",
-            "engine": stage["engine"],
-            "models": stage["models"],
-            "deploy": stage["deploy"],
-            "run": {
-                env: {"command": run["command"], "models": [(m["cron"], m["args"]) for m in run["models"]]}
-                for env, run in stage["run"].items()
-            },
-        }
-        for stage in plan["stages"]
-    ]
     start = spec.project.start
     return {
         "project": spec.project,
         # The output root is this many folders above the generated file (which is never at the root).
         "root_depth": len(folder.parts),
         "root_relative": posixpath.relpath(".", str(folder)),
+        "spec_path": posixpath.normpath(posixpath.join(spec.project.spec_folder, spec.project.spec_file)),
         "start": tuple(int(part) for part in start.split("-")) if start else None,
         "schedule": _schedule(spec),
-        "execution_time": EXECUTION_TIME,
-        "time_env": EXECUTION_TIME_ENV,
         "retries": spec.retries,
-        "environments": environments,
-        "shared_databases": _shares_a_database(environments),
-        "stages": stages,
+        "environments": _environments(spec, plan),
+        "shared_databases": _shares_a_database(plan["environments"]),
+        "stages": _stages(spec),
+        "cpu_pool": _cpu_pool(spec, plan),
+        "pools": pools(spec, plan),
+        "pool": f"meshgen_{spec.project.name}",
+        "models": [_model(spec, model) for model in spec.models],
+        "sources": _sources(spec),
         **cron_source(),
     }
+
+
+def _environments(spec: Spec, plan: dict) -> list[dict]:
+    environments = []
+    for entry in plan["environments"]:
+        where = f"gateway `{entry['gateway']}` ({entry['gateway_type']}"
+        where += f": `{entry['database']}`)" if "database" in entry else ")"
+        # One writer at a time on a DuckDB file: every task writing it takes the file's one slot.
+        writer_pool = f"meshgen_{_slug(entry['database'])}" if "database" in entry else ""
+        environments.append({**entry, "where": where, "writer_pool": writer_pool})
+    return environments
+
+
+def _cpu_pool(spec: Spec, plan: dict) -> dict | None:
+    """A pool the size of `orchestration.max_cpu_cores`, for the environments that are not DuckDB files."""
+    if not spec.limits.max_cpu_cores or all("database" in entry for entry in plan["environments"]):
+        return None
+    return {"name": f"meshgen_{spec.project.name}_cpu", "slots": int(spec.limits.max_cpu_cores)}
+
+
+def pools(spec: Spec, plan: dict) -> dict:
+    """Airflow's pools file (`airflow pools import`): a writer pool per DuckDB file, the CPU pool."""
+    found = {}
+    for env in _environments(spec, plan):
+        if env["writer_pool"]:
+            found[env["writer_pool"]] = {"slots": 1, "description": f"DuckDB allows a single writer on {env['database']}", "include_deferred": False}
+    cpu = _cpu_pool(spec, plan)
+    if cpu:
+        found[cpu["name"]] = {"slots": cpu["slots"], "description": "orchestration.max_cpu_cores, a stage taking the cores its largest parallel batch asks for", "include_deferred": False}
+    return found
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower()
+
+
+def _stages(spec: Spec) -> list[dict]:
+    """Each stage (one engine invocation) with the most CPU and memory its parallel batches use at once."""
+    stages = []
+    for stage in spec.analysis.stages:
+        models = {m: spec.model(m) for m in stage.models}
+        cores = max((sum(models[m].cpu_cores for m in batch) for batch in stage.batches), default=0)
+        memory = max((sum(models[m].memory_gb for m in batch) for batch in stage.batches), default=0)
+        stages.append(
+            {
+                "name": f"stage_{stage.index}_{stage.engine}",
+                "index": stage.index,
+                "engine": stage.engine,
+                "models": list(stage.models),
+                "cpu_cores": cores,
+                "memory_gb": memory,
+            }
+        )
+    return stages
+
+
+def _model(spec: Spec, model) -> dict:
+    analysis = spec.analysis
+    upstreams = analysis.models[model.name].upstreams
+    freshness = model.contract.freshness if model.contract else ""
+    return {
+        "name": model.name,
+        "engine": analysis.engine(model.name),
+        "stage": analysis.stage_of(model.name)[0].index,
+        "cron": model.cron,
+        "kind": model.kind,
+        "upstreams": sorted(u for u in upstreams if spec.model(u) is not None),
+        "sources": sorted(u for u in upstreams if spec.model(u) is None),
+        "description": semantics.description(model),
+        "owner": semantics.owner(spec, model),
+        "checks": [(name, describe_check(check)) for name, check in named_checks(model.contract)],
+        "freshness_minutes": int(schedule.duration(freshness).total_seconds() // 60) if freshness else 0,
+    }
+
+
+def _sources(spec: Spec) -> list[dict]:
+    read = sorted({u for m in spec.models for u in spec.analysis.models[m.name].upstreams if spec.model(u) is None})
+    return [{"name": name, "description": (spec.source(name).description if spec.source(name) else "")} for name in read]
 
 
 def cron_source() -> dict:
