@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--keep", action="store_true", help="keep the temporary folder")
 
     commands.add_parser("execution", help="time deploys and runs of the oracle's scenarios, with the tables they leave")
+    commands.add_parser("orchestrators", help="time the showcase's scheduled run through meshgen run, Airflow and Dagster")
 
     report = commands.add_parser("report", help="print the table of a results JSON again")
     report.add_argument("json", type=Path)
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from .execution import main as execution
 
         return execution()
+    if args.command == "orchestrators":
+        from .orchestrators import main as orchestrators
+
+        return orchestrators()
 
     from .run import BenchmarkError, run, table
 

@@ -67,7 +67,8 @@ def test_prod_deploys_plan_from_each_models_start(tmp_path):
     assert "plan prod --execution-time" in partial and "--start" not in partial and "__next" not in partial
 
 
-def test_the_airflow_and_dagster_deploy_commands_are_not_staged(tmp_path):
+def test_the_manifests_deploy_commands_are_the_unstaged_stages(tmp_path):
+    """The manifest lists each stage's own deploy commands; `meshgen deploy` (which the orchestrators call) stages them."""
     from meshgen.build.pipeline import load
     from meshgen.execution import manifest
 
