@@ -51,6 +51,9 @@ EXECUTION_TIME_ENV = "MESHGEN_EXECUTION_TIME"
 # A staged deploy (`meshgen deploy`) plans SQLMesh into `<environment>__next` on the environment's
 # gateway and promotes it only when every stage succeeded.
 STAGING_SUFFIX = "__next"
+# The SQLMesh gateway unit tests run on: in-memory DuckDB, and dbt-built tables by their prod
+# names whatever MESHGEN_ENVIRONMENT says, so the fixtures name no environment.
+UNIT_TEST_GATEWAY = "unit_test"
 # dbt variable naming the SQLMesh environment dbt reads SQLMesh's tables from (the staging one).
 SQLMESH_ENVIRONMENT_VAR = "meshgen_sqlmesh_environment"
 
