@@ -239,6 +239,16 @@ def check(
     raise typer.Exit(EXIT_USER_ERROR if report.failed else 0)
 
 
+@app.command("load-sample-data")
+@_handles_errors
+def load_sample_data(spec: Path = SpecArgument, env: str = _ENV_OPTION) -> None:
+    """Load the spec's sample data (`output.ci.sample_data`) into an environment's local DuckDB file."""
+    from ..build.pipeline import load
+    from ..sample_data import load_sample_data as load_into
+
+    typer.echo(load_into(load(spec, str(spec)), env))
+
+
 class DiffFormat(str, Enum):
     text = "text"
     json = "json"

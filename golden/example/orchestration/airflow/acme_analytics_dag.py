@@ -50,8 +50,8 @@ EXECUTION_TIME_ENV = 'MESHGEN_EXECUTION_TIME'  # the same time for the engines' 
 
 # Environment -> where it runs.
 ENVIRONMENTS = {
-    'dev': 'gateway `local` (duckdb: `../src/warehouse.duckdb`)',
-    'ci': 'gateway `local` (duckdb: `../src/warehouse.duckdb`)',
+    'dev': 'gateway `local` (duckdb: `specs/warehouse.duckdb`)',
+    'ci': 'gateway `local` (duckdb: `specs/warehouse.duckdb`)',
     'prod': 'gateway `warehouse` (postgres)',
 }
 

@@ -49,8 +49,8 @@ EXECUTION_TIME_ENV = 'MESHGEN_EXECUTION_TIME'  # the same time for the engines' 
 
 # Environment -> where it runs.
 ENVIRONMENTS = {
-    'dev': 'gateway `local` (duckdb: `../src/warehouse.duckdb`)',
-    'prod': 'gateway `local` (duckdb: `../src/warehouse.duckdb`)',
+    'dev': 'gateway `local` (duckdb: `specs/warehouse.duckdb`)',
+    'prod': 'gateway `local` (duckdb: `specs/warehouse.duckdb`)',
 }
 
 # The stages in run order. Per environment: the deploy commands (argument lists),

@@ -67,8 +67,8 @@ OUTPUT_TAIL_LINES = 40
 
 # Environment -> (gateway it runs on, where).
 ENVIRONMENTS = {
-    'dev': ('local', 'gateway `local` (duckdb: `../src/warehouse.duckdb`)'),
-    'prod': ('local', 'gateway `local` (duckdb: `../src/warehouse.duckdb`)'),
+    'dev': ('local', 'gateway `local` (duckdb: `specs/warehouse.duckdb`)'),
+    'prod': ('local', 'gateway `local` (duckdb: `specs/warehouse.duckdb`)'),
 }
 
 # The stages in run order. Per environment: the deploy commands (argument lists),
