@@ -194,9 +194,25 @@ def deploy(
     dry_run: bool = _DRY_RUN_OPTION,
     out: Optional[Path] = _OUT_OPTION,
     execution_time: Optional[str] = _TIME_OPTION,
+    changed_since: Optional[str] = typer.Option(
+        None, "--changed-since", help="Build only the models changed since this git ref (or spec file) and their downstream; the rest comes from the base environment."
+    ),
+    defer_to: Optional[str] = typer.Option(
+        None, "--defer-to", help="With --changed-since: the environment holding the base (default: ENV under its own name, when MESHGEN_ENVIRONMENT renames it)."
+    ),
 ) -> None:
     """Bring an environment to what the spec says: build, then every stage over its whole backfill range."""
-    _execute("deploy", spec, env, select, dry_run, out, execution_time)
+    if changed_since is None:
+        _execute("deploy", spec, env, select, dry_run, out, execution_time)
+    from ..build.pipeline import build as run_build
+    from .diff import load_base
+    from .runner import parse_time
+    from .pull_requests import execute_slim
+
+    at = parse_time(execution_time, "--execution-time") if execution_time else None
+    result = run_build(spec, str(spec), out=out, check=dry_run)
+    base = load_base(spec, changed_since, missing_ok=True)
+    raise typer.Exit(execute_slim(result.spec, result.root, env, base, changed_since, defer_to or "", dry_run, typer.echo, at=at))
 
 
 @app.command()
@@ -237,6 +253,19 @@ def check(
         typer.echo(MeshgenError(report.diagnostics()).render(), err=True)
     typer.echo(report.summary())
     raise typer.Exit(EXIT_USER_ERROR if report.failed else 0)
+
+
+@app.command("drop-environment")
+@_handles_errors
+def drop_environment(
+    spec: Path = SpecArgument, env: str = _ENV_OPTION, dry_run: bool = _DRY_RUN_OPTION, out: Optional[Path] = _OUT_OPTION
+) -> None:
+    """Drop the environment MESHGEN_ENVIRONMENT names (a closed pull request's) in both engines."""
+    from ..build.pipeline import build as run_build
+    from .pull_requests import execute_drop
+
+    result = run_build(spec, str(spec), out=out, check=dry_run)
+    raise typer.Exit(execute_drop(result.spec, result.root, env, dry_run, typer.echo))
 
 
 @app.command("load-sample-data")

@@ -235,10 +235,10 @@ def failing_model(stage: Stage, output: str) -> str:
     return ""
 
 
-def run_command(root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse) -> tuple[int, str]:
-    """Run one engine command from the output root: its exit code and output."""
+def run_command(root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse, unset: tuple[str, ...] = ()) -> tuple[int, str]:
+    """Run one engine command from the output root (without the variables `unset`): its exit code and output."""
     argv = [tool_path(command[0], facts), *command[1:]]
-    variables = {**os.environ, **time_environment(at)}
+    variables = {k: v for k, v in os.environ.items() if k not in unset} | time_environment(at)
     result = subprocess.run(argv, cwd=root, capture_output=True, text=True, env=variables)
     return result.returncode, result.stdout + result.stderr
 
