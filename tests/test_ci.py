@@ -113,7 +113,10 @@ def test_workflow_shape(tmp_path):
     runs = [step.get("run", "") for step in check["steps"]]
     assert "meshgen build --check example.yaml" in runs
     assert "sqlmesh -p transforms/sqlmesh --gateway unit_test test" in runs
-    assert runs.index("meshgen load-sample-data example.yaml --env ci") < runs.index("meshgen deploy example.yaml --env ci")
+    slim = 'meshgen deploy example.yaml --env ci --changed-since "origin/$BASE_REF"'
+    base = next(i for i, run in enumerate(runs) if "git switch" in run)
+    assert "meshgen deploy example.yaml --env ci\n" in runs[base], "the target branch is deployed to ci first"
+    assert runs.index("meshgen load-sample-data example.yaml --env ci") < base < runs.index(slim)
     assert 'meshgen diff example.yaml --base "origin/$BASE_REF" --format github' in runs
     assert check["env"]["MESHGEN_ENVIRONMENT"] == "ci_pr_${{ github.event.pull_request.number }}"
     assert set(workflow["jobs"]) == {"check", "deploy"}, "one deploy job: one approval, one execution time for every stage"
@@ -148,7 +151,7 @@ def test_commands_use_the_paths_the_repository_has(tmp_path):
     assert run_cli("build", spec, "--out", tmp_path).exit_code == 0
     runs = [s.get("run", "") for s in yaml.safe_load((tmp_path / ".github/workflows/meshgen.yml").read_text())["jobs"]["check"]["steps"]]
     assert "meshgen build --check specs/example.yaml --out ." in runs
-    assert "meshgen deploy specs/example.yaml --out . --env ci" in runs
+    assert 'meshgen deploy specs/example.yaml --out . --env ci --changed-since "origin/$BASE_REF"' in runs
     assert "meshgen load-sample-data specs/example.yaml --env ci" in runs
 
 
@@ -217,7 +220,7 @@ def test_gitlab_ci_is_well_formed(tmp_path):
         assert all(isinstance(line, str) for line in job["script"])
     assert "meshgen build --check example.yaml" in jobs["check"]["script"]
     assert "sqlmesh -p transforms/sqlmesh --gateway unit_test test" in jobs["check"]["script"]
-    assert "meshgen deploy example.yaml --env ci" in jobs["check"]["script"]
+    assert 'meshgen deploy example.yaml --env ci --changed-since "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"' in jobs["check"]["script"]
     assert jobs["deploy"]["script"] == ["meshgen deploy example.yaml --env prod"]
     assert jobs["deploy"]["environment"]["name"] == "production"
     assert jobs["deploy"]["resource_group"] == "meshgen-prod"
@@ -242,3 +245,34 @@ def test_zizmor_would_catch_an_unpinned_action(tmp_path):
     risky.parent.mkdir(parents=True)
     risky.write_text("on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n")
     assert zizmor(risky).returncode != 0, "zizmor must report the tag-pinned checkout that keeps its credentials"
+
+
+def test_a_pull_request_on_prods_warehouse_server_builds_on_prod(tmp_path):
+    """No base deploy then: prod's tables are there, and SQLMesh's state holds prod's versions."""
+    spec = copy_spec("example.yaml", tmp_path)
+    spec.write_text(spec.read_text().replace("ci:   {gateway: local}", "ci:   {gateway: warehouse}"), encoding="utf-8")
+    assert run_cli("build", spec).exit_code == 0
+    workflow = yaml.safe_load((tmp_path / ".github/workflows/meshgen.yml").read_text())
+    runs = [s.get("run", "") for s in workflow["jobs"]["check"]["steps"]]
+    assert 'meshgen deploy example.yaml --env ci --changed-since "origin/$BASE_REF" --defer-to prod' in runs
+    # The pull request's environment outlives the job there: a closed pull request drops it.
+    assert "closed" in workflow[True]["pull_request"]["types"]
+    drop = workflow["jobs"]["drop"]
+    assert drop["if"] == "github.event_name == 'pull_request' && github.event.action == 'closed'"
+    assert drop["env"]["MESHGEN_ENVIRONMENT"] == "ci_pr_${{ github.event.pull_request.number }}"
+    assert [s["run"] for s in drop["steps"] if "meshgen" in s.get("run", "")] == ["meshgen drop-environment example.yaml --env ci"]
+    assert not any("git switch" in run for run in runs)
+    assert not any("load-sample-data" in run for run in runs), "a shared warehouse holds the sources"
+
+
+def test_a_slim_deploy_needs_a_base_other_than_itself(tmp_path, monkeypatch):
+    spec = copy_spec("example.yaml", tmp_path)
+    monkeypatch.delenv("MESHGEN_ENVIRONMENT", raising=False)
+    result = run_cli("deploy", spec, "--env", "ci", "--changed-since", spec, "--dry-run")
+    assert result.exit_code == 1
+    assert "the base of a slim deploy of ci is ci itself" in result.stderr
+    monkeypatch.setenv("MESHGEN_ENVIRONMENT", "ci_pr_3")
+    planned = run_cli("deploy", spec, "--env", "ci", "--changed-since", spec, "--dry-run")
+    assert planned.exit_code == 0, planned.output
+    assert "0 model(s) changed since" in planned.stdout
+    assert "dbt clone" in planned.stdout and "dbt build" not in planned.stdout

@@ -9,7 +9,7 @@ import shlex
 
 from .. import DISTRIBUTION, __version__
 from ..errors import Diagnostic, Location
-from ..execution import UNIT_TEST_GATEWAY
+from ..execution import ENVIRONMENT_OVERRIDE, UNIT_TEST_GATEWAY
 from .files import GeneratedFile
 from ..ir import EnvRef, Environment, Spec
 from .render import render
@@ -81,6 +81,14 @@ def ci_environment(spec: Spec) -> Environment:
     return by_name.get("ci") or next((e for e in spec.environments if not e.is_prod), spec.environments[0])
 
 
+def slim_base(spec: Spec, prod: Environment | None, ci_env: Environment) -> str:
+    """What a slim pull request builds on: prod when the CI environment shares its warehouse server
+    ("" otherwise: the job deploys the target branch to the CI environment first). A local DuckDB
+    file is never shared: the runner's copy starts empty."""
+    shared = prod is not None and prod.gateway == ci_env.gateway and not database_file(spec.gateway(ci_env.gateway))
+    return prod.name if shared else ""
+
+
 def _requirements(spec: Spec) -> GeneratedFile:
     types = sorted({g.type for g in spec.gateways})
     text = render(
@@ -112,6 +120,11 @@ def _context(spec: Spec) -> dict:
         "sqlmesh_dir": spec.output.sqlmesh,
         "unit_test_gateway": UNIT_TEST_GATEWAY,
         "load_sample_data": sample_data_needed(spec, ci_env),
+        "defer_to": slim_base(spec, prod, ci_env),
+        "environment_override": ENVIRONMENT_OVERRIDE,
+        # A pull request's environment outlives the job only on a warehouse server (a runner's
+        # DuckDB file goes with the runner): drop it when the pull request is closed.
+        "drop_on_close": not database_file(spec.gateway(ci_env.gateway)),
         "actions": {key: f"{repo}@{sha} # {tag}" for key, (repo, sha, tag) in ACTIONS.items()},
         "has_sqlmesh": any(s.engine == "sqlmesh" for s in spec.analysis.stages),
         "ci_environment": ci_env.name,
