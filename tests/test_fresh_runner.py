@@ -107,8 +107,10 @@ def github_expressions(text: str) -> str:
     return re.sub(r"\$\{\{(.*?)\}\}", value, str(text))
 
 
-def run_github_job(clone: Path, bin_dir: Path, job: str = "check") -> list[str]:
-    """Every step of the job in order; returns what each `run:` printed."""
+def run_github_job(clone: Path, bin_dir: Path, job: str = "check", before_slim_deploy=None) -> list[str]:
+    """Every step of the job in order; returns what each `run:` printed.
+
+    `before_slim_deploy()` is called before the step that deploys what the pull request changed."""
     workflow = yaml.safe_load((clone / ".github/workflows/meshgen.yml").read_text(encoding="utf-8"))
     spec = workflow["jobs"][job]
     job_env = {k: github_expressions(v) for k, v in spec.get("env", {}).items()}
@@ -119,6 +121,8 @@ def run_github_job(clone: Path, bin_dir: Path, job: str = "check") -> list[str]:
             continue
         step_env = {k: github_expressions(v) for k, v in step.get("env", {}).items()}
         script = github_expressions(step["run"])
+        if before_slim_deploy and "--changed-since" in script:
+            before_slim_deploy()
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
             cwd=clone / step.get("working-directory", "."),
@@ -175,14 +179,80 @@ def change_one_model(old: str, new: str):
 
 
 def test_the_showcase_pull_request_job_passes_on_a_fresh_runner(tmp_path, wheel, runner_python):
-    clone, _ = make_repository(
-        tmp_path,
-        lambda seed: showcase(seed, wheel),
-        _showcase_change(),
-    )
-    outputs = run_github_job(clone, runner_python)
+    """...and its slim deploy builds only the changed model and its downstream (counted in the warehouse)."""
+    clone, spec = make_repository(tmp_path, lambda seed: showcase(seed, wheel), _showcase_change())
+    warehouse = spec.parent / "warehouse.duckdb"
+    base_versions: set[str] = set()
+    outputs = run_github_job(clone, runner_python, before_slim_deploy=lambda: base_versions.update(sqlmesh_versions(warehouse)))
     assert any("Ran `3` Tests" in o for o in outputs), "the SQLMesh unit tests ran under the pull request's environment"
     assert any("loaded raw.customers" in o for o in outputs), "the sample data was loaded before the deploy"
+    assert base_versions, "the target branch was deployed to ci first"
+
+    from meshgen.analysis.impact import downstream_closure
+    from meshgen.build.pipeline import load
+
+    built = load(spec, str(spec))
+    analysis = built.analysis
+    changed = {"staging.stg_customers"} | set(downstream_closure(built, ["staging.stg_customers"]))
+    sqlmesh_rebuilt = {model_of(v) for v in sqlmesh_versions(warehouse) - base_versions}
+    # SQLMesh models reading dbt tables name the environment's schemas: new versions in any renamed environment.
+    bound: set[str] = set()
+    for name in analysis.order:
+        reads = [u for u in analysis.models[name].upstreams if u in analysis.models]
+        if analysis.engine(name) == "sqlmesh" and any(analysis.engine(u) == "dbt" or u in bound for u in reads):
+            bound.add(name)
+    assert sqlmesh_rebuilt == {m for m in changed if analysis.engine(m) == "sqlmesh"} | bound
+    dbt_models = {m for m in analysis.order if analysis.engine(m) == "dbt"}
+    dbt_built = dbt_models - cloned_from(warehouse, "ci", "ci_pr_" + PR_NUMBER)
+    assert dbt_built == {m for m in changed if m in dbt_models}
+    assert len(changed) < len(analysis.order), "a one-model change does not rebuild everything"
+    slim = next(o for o in outputs if "slim deploy" in o)
+    assert f"{len(changed)} model(s) changed since origin/main" in slim, slim
+
+    # What the closed pull request's job runs (generated where the environment outlives the runner).
+    dropped = subprocess.run(
+        ["meshgen", "drop-environment", str(spec.relative_to(clone)), "--out", ".", "--env", "ci"],
+        cwd=clone, env=runner_env(runner_python, {"MESHGEN_ENVIRONMENT": "ci_pr_" + PR_NUMBER}), capture_output=True, text=True,
+    )
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert schemas(warehouse, "__ci_pr_" + PR_NUMBER) == set()
+    assert schemas(warehouse, "__ci"), "the base environment stays"
+
+
+def sqlmesh_versions(warehouse: Path) -> set[str]:
+    """SQLMesh's physical tables (one per model version)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        rows = connection.execute("SELECT table_name FROM information_schema.tables WHERE starts_with(table_schema, 'sqlmesh__')").fetchall()
+    return {r[0] for r in rows}
+
+
+def schemas(warehouse: Path, suffix: str) -> set[str]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        rows = connection.execute("SELECT DISTINCT table_schema FROM information_schema.tables").fetchall()
+    return {r[0] for r in rows if r[0].endswith(suffix)}
+
+
+def model_of(version: str) -> str:
+    schema, table = version.split("__")[:2]
+    return f"{schema}.{table}"
+
+
+def cloned_from(warehouse: Path, base: str, env: str) -> set[str]:
+    """Models of `env` that are dbt clones of `base`'s tables (views reading them whole)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        views = connection.execute("SELECT schema_name, view_name, sql FROM duckdb_views() WHERE schema_name LIKE ?", [f"%__{env}"]).fetchall()
+    cloned = set()
+    for schema, table, sql in views:
+        plain = schema.removesuffix(f"__{env}")
+        if re.search(rf"SELECT \* FROM \S*{plain}__{base}\.{table};?\s*$", sql):
+            cloned.add(f"{plain}.{table}")
+    return cloned
 
 
 def _showcase_change():
@@ -201,7 +271,8 @@ def test_the_starter_pull_request_job_passes_on_a_fresh_runner(tmp_path, wheel, 
     )
     outputs = run_github_job(clone, runner_python)
     assert any("1 source table(s) loaded" in o for o in outputs)
-    assert any("safe: model staging.orders" in o or "staging.orders" in o for o in outputs)
+    slim = next(o for o in outputs if "slim deploy" in o)
+    assert "2 model(s) changed since origin/main" in slim and "rebuilt: staging.orders, marts.customer_revenue" in slim, slim
 
 
 def test_the_starter_merge_request_job_passes_on_gitlab(tmp_path, wheel, runner_python):
@@ -212,3 +283,4 @@ def test_the_starter_merge_request_job_passes_on_gitlab(tmp_path, wheel, runner_
     )
     (output,) = run_gitlab_job(clone, runner_python)
     assert "1 source table(s) loaded" in output
+    assert "slim deploy of dev_mr_7" in output and "2 model(s) changed since origin/main" in output, output[-3000:]
