@@ -180,7 +180,8 @@ def test_config_maps_every_gateway_type(tmp_path, every_driver):
     loadable = {name: gateway for name, gateway in GATEWAYS.items() if name != "sf"}
     config = load_config(config_for(tmp_path / "loadable", loadable))
     types = {name: gateway.connection.type_ for name, gateway in config.gateways.items()}
-    assert types == {"pg": "postgres", "bq": "bigquery", "db": "databricks", "tr": "trino", "local": "duckdb"}
+    assert types == {"pg": "postgres", "bq": "bigquery", "db": "databricks", "tr": "trino", "local": "duckdb", "unit_test": "duckdb"}
+    assert config.gateways["unit_test"].variables == {"meshgen_env": "unit_test", "meshgen_dbt_suffix": ""}, "tests read dbt tables by prod's names"
     assert config.gateways["local"].connection.database == str((tmp_path / "loadable/data/w.duckdb").resolve())
     assert config.gateways["pg"].variables == {"meshgen_env": "pg", "meshgen_dbt_suffix": "__pg"}
     assert config.default_gateway == "pg", "without a dev environment, the first environment is the default"
@@ -191,7 +192,7 @@ def test_a_gateway_whose_driver_is_missing_is_left_out(tmp_path, monkeypatch):
     pytest.importorskip("sqlmesh")
     path = config_for(tmp_path, {"dev": GATEWAYS["local"], "prod": GATEWAYS["pg"]})
     monkeypatch.setitem(sys.modules, "psycopg2", None)  # what an import of a module not installed finds
-    assert set(load_config(path).gateways) == {"dev"}
+    assert set(load_config(path).gateways) == {"dev", "unit_test"}
 
 
 # -- audits fail on bad data --------------------------------------------------
