@@ -204,15 +204,22 @@ def deploy(
     """Bring an environment to what the spec says: build, then every stage over its whole backfill range."""
     if changed_since is None:
         _execute("deploy", spec, env, select, dry_run, out, execution_time)
+    elif select:
+        raise typer.BadParameter("a slim deploy chooses its own models; leave out --select", param_hint="--select")
+    else:
+        _deploy_changed(spec, env, changed_since, defer_to or "", dry_run, out, execution_time)
+
+
+def _deploy_changed(spec: Path, env: str, base_ref: str, defer_to: str, dry_run: bool, out, execution_time) -> None:
     from ..build.pipeline import build as run_build
     from .diff import load_base
-    from .runner import parse_time
     from .pull_requests import execute_slim
+    from .runner import parse_time
 
     at = parse_time(execution_time, "--execution-time") if execution_time else None
     result = run_build(spec, str(spec), out=out, check=dry_run)
-    base = load_base(spec, changed_since, missing_ok=True)
-    raise typer.Exit(execute_slim(result.spec, result.root, env, base, changed_since, defer_to or "", dry_run, typer.echo, at=at))
+    base = load_base(spec, base_ref, missing_ok=True)  # no spec there yet: everything is new
+    raise typer.Exit(execute_slim(result.spec, result.root, env, base, base_ref, defer_to, dry_run, typer.echo, at=at))
 
 
 @app.command()

@@ -81,6 +81,8 @@ def slim_steps(spec: Spec, env: Environment, name: str, rebuild: set[str], at: d
 
 
 def _base_environment(spec: Spec, env: Environment, name: str, defer_to: str) -> Environment:
+    if env.is_prod:
+        raise fail(Location("--changed-since"), f"a slim deploy is for pull requests' environments, not {env.name}", f"deploy {env.name} without --changed-since")
     base = environment(spec, defer_to) if defer_to else env
     if base.name == env.name and not name:
         raise fail(
@@ -112,7 +114,7 @@ def execute_slim(
         f"changed since {base_ref} or downstream of a change, {len(cloned)} dbt model(s) cloned from {base_env.name}"
     )
     echo("rebuilt: " + (", ".join(rebuild) or "none"))
-    again = [m for m in environment_bound(spec) if m not in rebuild] if name else []
+    again = [m for m in environment_bound(spec) if m not in rebuild]
     if again:
         echo(f"SQLMesh also builds {len(again)} unchanged model(s) reading dbt tables (their queries name {shown}'s schemas): {', '.join(again)}")
     if dry_run:
