@@ -276,3 +276,18 @@ def test_a_slim_deploy_needs_a_base_other_than_itself(tmp_path, monkeypatch):
     assert planned.exit_code == 0, planned.output
     assert "0 model(s) changed since" in planned.stdout
     assert "dbt clone" in planned.stdout and "dbt build" not in planned.stdout
+
+
+def test_a_merge_requests_environment_on_a_server_is_stopped_by_gitlab(tmp_path):
+    root = build_tree(
+        tmp_path, "example.yaml", lambda t: t.replace("provider: github ", "provider: gitlab ").replace("ci:   {gateway: local}", "ci:   {gateway: warehouse}")
+    )
+    pipeline = yaml.safe_load((root / ".gitlab-ci.yml").read_text())
+    name = "meshgen/ci_mr_$CI_MERGE_REQUEST_IID"
+    assert pipeline["check"]["environment"] == {"name": name, "on_stop": "drop", "auto_stop_in": "1 week"}
+    drop = pipeline["drop"]
+    assert drop["environment"] == {"name": name, "action": "stop"}
+    assert drop["variables"]["MESHGEN_ENVIRONMENT"] == "ci_mr_$CI_MERGE_REQUEST_IID"
+    assert drop["script"] == ["meshgen drop-environment example.yaml --env ci"]
+    result = gitlab_schema(root / ".gitlab-ci.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
