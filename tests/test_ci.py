@@ -291,3 +291,26 @@ def test_a_merge_requests_environment_on_a_server_is_stopped_by_gitlab(tmp_path)
     assert drop["script"] == ["meshgen drop-environment example.yaml --env ci"]
     result = gitlab_schema(root / ".gitlab-ci.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sample_data_for_an_unknown_source_is_refused_at_its_line(tmp_path):
+    spec = copy_spec("example.yaml", tmp_path)
+    text = spec.read_text().replace(
+        "    sample_data: {command: 'python demo_data.py example.yaml --env \"$MESHGEN_SAMPLE_ENV\"'}",
+        "    sample_data: {tables: {raw.acounts: fixtures/a.csv}}",
+    )
+    spec.write_text(text, encoding="utf-8")
+    result = run_cli("validate", spec)
+    assert result.exit_code == 1
+    assert "sample data for 'raw.acounts', which is not a source" in result.stderr
+    assert "did you mean 'raw.accounts'?" in result.stderr
+    assert f"example.yaml:{text[: text.index('raw.acounts')].count(chr(10)) + 1}:" in result.stderr
+
+
+def test_sample_data_never_goes_to_prod_or_a_server(tmp_path):
+    spec = copy_spec("example.yaml", tmp_path)
+    to_prod = run_cli("load-sample-data", spec, "--env", "prod")
+    assert to_prod.exit_code == 1 and "sample data is never loaded into prod" in to_prod.stderr
+    spec.write_text(spec.read_text().replace("ci:   {gateway: local}", "ci:   {gateway: warehouse}"), encoding="utf-8")
+    to_server = run_cli("load-sample-data", spec, "--env", "ci")
+    assert to_server.exit_code == 1 and "environment ci's warehouse is not a local DuckDB file" in to_server.stderr
