@@ -31,11 +31,11 @@ ACTIONS = {
 def check(spec: Spec) -> list[Diagnostic]:
     """Layouts the provider would never read: the CI file must land in the repository's top folder.
 
-    Only a build inside a git work tree is a repository's layout; one elsewhere (a preview
-    under /tmp, say) is not refused."""
+    Only a build inside a git work tree is a repository's layout; one outside any (a
+    preview build) is not refused."""
     if spec.output.ci_provider == "none" or not spec.project.repository_offset:
         return []
-    here = Location(spec.project.spec_file)
+    here = spec.section_locations.get("output") or Location(spec.project.spec_file)
     hint = "build from the repository's top folder (`meshgen build path/to/spec.yaml --out .`), or set `output.ci.provider: none`"
     if spec.project.repository_offset != ".":
         return [Diagnostic(here, f"the output root is the folder {spec.project.repository_offset!r} of a git repository, but {_provider_name(spec)} reads its CI file only from the repository's top folder", hint)]
