@@ -10,8 +10,13 @@ fi
 # dev runs on DuckDB: its drivers are all it needs (prod's PostgreSQL ones are `.[postgres]`).
 .venv/bin/python -m pip install --quiet --disable-pip-version-check ".[duckdb]"
 export PATH="$PWD/.venv/bin:$PATH"
-meshgen validate specs/example.yaml
-meshgen build specs/example.yaml --out build/example
-python specs/demo_data.py specs/example.yaml
-meshgen deploy specs/example.yaml --env dev --out build/example
-echo "generated tree: build/example/ · warehouse: specs/warehouse.duckdb"
+# The showcase as a repository of its own (build/example, a git work tree): the spec in specs/,
+# the generated tree at the top, where the generated CI workflow must be.
+mkdir -p build/example/specs
+[ -d build/example/.git ] || git init -q build/example
+cp -R specs/. build/example/specs/
+meshgen validate build/example/specs/example.yaml
+meshgen build build/example/specs/example.yaml --out build/example
+python build/example/specs/demo_data.py build/example/specs/example.yaml
+meshgen deploy build/example/specs/example.yaml --env dev --out build/example
+echo "generated tree: build/example/ · warehouse: build/example/specs/warehouse.duckdb"

@@ -51,6 +51,9 @@ EXECUTION_TIME_ENV = "MESHGEN_EXECUTION_TIME"
 # A staged deploy (`meshgen deploy`) plans SQLMesh into `<environment>__next` on the environment's
 # gateway and promotes it only when every stage succeeded.
 STAGING_SUFFIX = "__next"
+# The SQLMesh gateway unit tests run on: in-memory DuckDB, and dbt-built tables by their prod
+# names whatever MESHGEN_ENVIRONMENT says, so the fixtures name no environment.
+UNIT_TEST_GATEWAY = "unit_test"
 # dbt variable naming the SQLMesh environment dbt reads SQLMesh's tables from (the staging one).
 SQLMESH_ENVIRONMENT_VAR = "meshgen_sqlmesh_environment"
 
@@ -229,6 +232,31 @@ def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "", 
     if stage.engine == "sqlmesh":
         return [sqlmesh_deploy(spec, stage, env, name, staged)]
     return [_dbt_build(spec, env, stage.models, staging_environment(env, name) if staged else "")]
+
+
+# -- a slim deploy: only what changed since a base, the rest cloned from the base environment --
+
+
+def dbt_base_state(spec: Spec, base: Environment, target_path: str) -> list[str]:
+    """dbt's manifest of the base environment (run without MESHGEN_ENVIRONMENT): where its tables are.
+
+    Parsed from this project: a model that did not change has the same relation in the base."""
+    return [*_dbt(spec, base, "parse"), "--target-path", target_path]
+
+
+def dbt_clone(spec: Spec, env: Environment, models: Iterable[str], state: str) -> list[str]:
+    """dbt's own clone of the models the base already holds (on DuckDB and PostgreSQL, a view of each)."""
+    return [*_dbt(spec, env, "clone"), "--state", state, "--select", *(dbt_node_name(m) for m in models)]
+
+
+def drop_commands(spec: Spec, env: Environment, name: str) -> list[list[str]]:
+    """A renamed environment dropped in both engines: SQLMesh's views and state, dbt's schemas."""
+    commands = []
+    if _sqlmesh_models(spec):
+        commands.append(_sqlmesh_base(spec, env, "invalidate", name) + ["--sync"])
+    if _has_dbt(spec):
+        commands.append(_dbt_operation(spec, env, "meshgen_drop_environment"))
+    return commands
 
 
 # -- a staged deploy: build everything first, switch over only when every stage succeeded --

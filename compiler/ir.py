@@ -232,6 +232,24 @@ class Engines:
 
 
 @dataclass(frozen=True)
+class MeshgenSource:
+    """Where CI installs meshgen from: `version` (an index), `git` (a URL, at `ref`) or `path` (spec-relative)."""
+
+    kind: str = "version"
+    location: str = ""  # the version, URL or path; "" with kind `version`: the running meshgen's
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class SampleData:
+    """What the pull-request job loads into a local DuckDB: a command, or a file per source."""
+
+    command: str = ""
+    tables: tuple[tuple[str, str], ...] = ()  # (source name, spec-relative .csv or .parquet file)
+    location: Location = Location("")
+
+
+@dataclass(frozen=True)
 class Output:
     sqlmesh: str = "transforms/sqlmesh"
     dbt: str = "transforms/dbt"
@@ -239,6 +257,8 @@ class Output:
     docs: str = "docs"
     ci_provider: str = "github"
     ci_dir: str = ".github/workflows"
+    ci_meshgen: MeshgenSource = MeshgenSource()
+    sample_data: SampleData | None = None
     orchestration_dir: str = "orchestration"
     airflow: bool = True
     dagster: bool = True
@@ -270,6 +290,9 @@ class Project:
     # so generated files can point at spec-relative files (DuckDB path, Python modules) from
     # wherever they are, without absolute paths.
     spec_folder: str = "."
+    # The output root relative to the top of the git work tree holding it ("." when it is the
+    # top, "" when no work tree holds it): CI files are read from the top only.
+    repository_offset: str = ""
     owner: str = ""
     description: str = ""
     start: str = ""

@@ -18,11 +18,11 @@ def golden(snapshot):
 
 
 def build_tree(name: str, root: Path) -> dict[str, str]:
-    spec = copy_spec(f"{name}.yaml", root / "src")
-    out = root / "out"
-    result = run_cli("build", spec, "--out", out)
+    """The tree as a repository holds it: the spec in specs/, built at the repository's top folder."""
+    spec = copy_spec(f"{name}.yaml", root / "specs")
+    result = run_cli("build", spec, "--out", root)
     assert result.exit_code == 0, result.output
-    return read_tree(out)
+    return {path: text for path, text in read_tree(root).items() if not path.startswith("specs/")}
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)

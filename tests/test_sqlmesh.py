@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,8 @@ from meshgen.build.pipeline import build, emit_all
 SQLMESH = str(Path(sys.executable).with_name("sqlmesh"))
 
 
-def sqlmesh(project: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([SQLMESH, "-p", str(project), *args], cwd=cwd, capture_output=True, text=True)
+def sqlmesh(project: Path, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([SQLMESH, "-p", str(project), *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def create_dbt_stand_ins(connection, spec) -> None:
@@ -105,9 +106,10 @@ def test_scd_type_2_and_seed(planned_example):
     assert query(root, "SELECT category FROM reference.merchant_categories WHERE mcc_code = '5411'") == [("groceries",)]
 
 
-def test_sqlmesh_test_runs_the_spec_unit_tests(planned_example, tmp_path):
+def test_sqlmesh_test_runs_the_spec_unit_tests_in_any_environment(planned_example, tmp_path):
+    """A pull request's MESHGEN_ENVIRONMENT renames dbt's schemas; the fixtures name none."""
     _, project, _ = planned_example
-    result = sqlmesh(project, "test", cwd=tmp_path)
+    result = sqlmesh(project, "--gateway", "unit_test", "test", cwd=tmp_path, env={**os.environ, "MESHGEN_ENVIRONMENT": "ci_pr_7"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ran `3` Tests" in result.stdout + result.stderr
 
@@ -178,7 +180,8 @@ def test_config_maps_every_gateway_type(tmp_path, every_driver):
     loadable = {name: gateway for name, gateway in GATEWAYS.items() if name != "sf"}
     config = load_config(config_for(tmp_path / "loadable", loadable))
     types = {name: gateway.connection.type_ for name, gateway in config.gateways.items()}
-    assert types == {"pg": "postgres", "bq": "bigquery", "db": "databricks", "tr": "trino", "local": "duckdb"}
+    assert types == {"pg": "postgres", "bq": "bigquery", "db": "databricks", "tr": "trino", "local": "duckdb", "unit_test": "duckdb"}
+    assert config.gateways["unit_test"].variables == {"meshgen_env": "unit_test", "meshgen_dbt_suffix": ""}, "tests read dbt tables by prod's names"
     assert config.gateways["local"].connection.database == str((tmp_path / "loadable/data/w.duckdb").resolve())
     assert config.gateways["pg"].variables == {"meshgen_env": "pg", "meshgen_dbt_suffix": "__pg"}
     assert config.default_gateway == "pg", "without a dev environment, the first environment is the default"
@@ -189,7 +192,7 @@ def test_a_gateway_whose_driver_is_missing_is_left_out(tmp_path, monkeypatch):
     pytest.importorskip("sqlmesh")
     path = config_for(tmp_path, {"dev": GATEWAYS["local"], "prod": GATEWAYS["pg"]})
     monkeypatch.setitem(sys.modules, "psycopg2", None)  # what an import of a module not installed finds
-    assert set(load_config(path).gateways) == {"dev"}
+    assert set(load_config(path).gateways) == {"dev", "unit_test"}
 
 
 # -- audits fail on bad data --------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_spec
+from meshgen import __version__
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,10 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     subprocess.run([env_dir / "bin/pip", "install", "--quiet", str(wheel)], check=True, capture_output=True)
+    shown = subprocess.run([env_dir / "bin/pip", "show", "meshgen-compiler"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "Name: meshgen-compiler" in shown.stdout, "installed under the distribution's name"
+    version = subprocess.run([env_dir / "bin/meshgen", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"meshgen {__version__}", version.stdout + version.stderr
     workdir = tmp_path / "elsewhere"
     spec = copy_spec("example.yaml", workdir)
     meshgen = str(env_dir / "bin/meshgen")

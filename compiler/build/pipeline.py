@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,24 @@ def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None
     diagnostics = schema_diagnostics(loaded, memo)
     if diagnostics:
         raise MeshgenError(diagnostics)
-    spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root.resolve())).as_posix() if root else "."
-    return resolve(loaded, spec_folder)
+    if root is None:  # no output root: nothing is written, and where the CI file would go is unknown
+        return resolve(loaded)
+    spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root.resolve())).as_posix()
+    return resolve(loaded, spec_folder, repository_offset(root))
+
+
+def repository_offset(root: Path) -> str:
+    """The output root relative to the top of the git work tree holding it ("" when none does)."""
+    probe = root.resolve()
+    while not probe.exists():  # a new output folder: its nearest existing parent decides
+        probe = probe.parent
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):  # no git: no work tree to be inside of
+        return ""
+    if top.returncode != 0:
+        return ""
+    return Path(os.path.relpath(root.resolve(), Path(top.stdout.strip()).resolve())).as_posix()
 
 
 def emit_all(spec: Spec, memo: "Memo | None" = None, delivered: Mapping[str, Callable[[], list[GeneratedFile]]] | None = None) -> list[GeneratedFile]:

@@ -195,10 +195,33 @@ def deploy(
     dry_run: bool = _DRY_RUN_OPTION,
     out: Optional[Path] = _OUT_OPTION,
     execution_time: Optional[str] = _TIME_OPTION,
+    changed_since: Optional[str] = typer.Option(
+        None, "--changed-since", help="Build only the models changed since this git ref (or spec file) and their downstream; the rest comes from the base environment."
+    ),
+    defer_to: Optional[str] = typer.Option(
+        None, "--defer-to", help="With --changed-since: the environment holding the base (default: ENV under its own name, when MESHGEN_ENVIRONMENT renames it)."
+    ),
     report: Optional[Path] = _REPORT_OPTION,
 ) -> None:
     """Bring an environment to what the spec says: build, then every stage over its whole backfill range."""
-    _execute("deploy", spec, env, select, dry_run, out, execution_time, report=report)
+    if changed_since is None:
+        _execute("deploy", spec, env, select, dry_run, out, execution_time, report=report)
+    elif select:
+        raise typer.BadParameter("a slim deploy chooses its own models; leave out --select", param_hint="--select")
+    else:
+        _deploy_changed(spec, env, changed_since, defer_to or "", dry_run, out, execution_time)
+
+
+def _deploy_changed(spec: Path, env: str, base_ref: str, defer_to: str, dry_run: bool, out, execution_time) -> None:
+    from ..build.pipeline import build as run_build
+    from .diff import load_base
+    from .pull_requests import execute_slim
+    from .runner import parse_time
+
+    at = parse_time(execution_time, "--execution-time") if execution_time else None
+    result = run_build(spec, str(spec), out=out, check=dry_run)
+    base = load_base(spec, base_ref, missing_ok=True)  # no spec there yet: everything is new
+    raise typer.Exit(execute_slim(result.spec, result.root, env, base, base_ref, defer_to, dry_run, typer.echo, at=at))
 
 
 @app.command()
@@ -240,6 +263,29 @@ def check(
         typer.echo(MeshgenError(report.diagnostics()).render(), err=True)
     typer.echo(report.summary())
     raise typer.Exit(EXIT_USER_ERROR if report.failed else 0)
+
+
+@app.command("drop-environment")
+@_handles_errors
+def drop_environment(
+    spec: Path = SpecArgument, env: str = _ENV_OPTION, dry_run: bool = _DRY_RUN_OPTION, out: Optional[Path] = _OUT_OPTION
+) -> None:
+    """Drop the environment MESHGEN_ENVIRONMENT names (a closed pull request's) in both engines."""
+    from ..build.pipeline import build as run_build
+    from .pull_requests import execute_drop
+
+    result = run_build(spec, str(spec), out=out, check=dry_run)
+    raise typer.Exit(execute_drop(result.spec, result.root, env, dry_run, typer.echo))
+
+
+@app.command("load-sample-data")
+@_handles_errors
+def load_sample_data(spec: Path = SpecArgument, env: str = _ENV_OPTION) -> None:
+    """Load the spec's sample data (`output.ci.sample_data`) into an environment's local DuckDB file."""
+    from ..build.pipeline import load
+    from ..sample_data import load_sample_data as load_into
+
+    typer.echo(load_into(load(spec, str(spec)), env))
 
 
 class DiffFormat(str, Enum):

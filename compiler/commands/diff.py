@@ -23,8 +23,10 @@ __all__ = ["diff", "failed", "impact", "load_base", "render_github", "render_imp
 # -- loading the base ---------------------------------------------------------
 
 
-def load_base(spec_path: Path, base: str) -> Spec:
-    """The old spec from a file, or from a git ref (`git show REF:path`, with its folder)."""
+def load_base(spec_path: Path, base: str, missing_ok: bool = False) -> Spec | None:
+    """The old spec from a file, or from a git ref (`git show REF:path`, with its folder).
+
+    `missing_ok`: None when the ref has no such spec (a branch from before meshgen)."""
     from ..build.pipeline import load
 
     candidate = Path(base)
@@ -48,6 +50,8 @@ def load_base(spec_path: Path, base: str) -> Spec:
                 tar.extractall(work)
         old = Path(work) / prefix / spec_path.name if prefix != "." else Path(work) / spec_path.name
         if not old.is_file():
+            if missing_ok:
+                return None
             raise fail(Location(base), f"{spec_path.name} does not exist at git ref '{base}'", "pass --base with a ref where the spec exists")
         try:
             return load(old, f"{base}:{spec_path.name}")

@@ -240,10 +240,15 @@ def failing_model(stage: Stage, output: str) -> str:
     return ""
 
 
-def run_command(root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse, on_line: Callable[[str], None] | None = None) -> tuple[int, str]:
-    """Run one engine command from the output root: its exit code and output (each line to `on_line` as it comes)."""
+def run_command(
+    root: Path, command: tuple[str, ...], at: datetime, facts: Warehouse, on_line: Callable[[str], None] | None = None, unset: tuple[str, ...] = ()
+) -> tuple[int, str]:
+    """Run one engine command from the output root (without the variables `unset`): its exit code and output.
+
+    Each line goes to `on_line` as it comes.
+    """
     argv = [tool_path(command[0], facts), *command[1:]]
-    variables = {**os.environ, **time_environment(at)}
+    variables = {k: v for k, v in os.environ.items() if k not in unset} | time_environment(at)
     lines = []
     with subprocess.Popen(
         argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=variables

@@ -43,6 +43,7 @@ class Resolver(ProjectSections, ContractSections, ModelSections):
         return spec
 
 
-def resolve(spec: LoadedSpec, spec_folder: str = ".") -> Spec:
-    """The IR of a loaded spec; `spec_folder` is the spec's folder relative to the output root."""
-    return Resolver(spec, spec_folder).resolve()
+def resolve(spec: LoadedSpec, spec_folder: str = ".", repository_offset: str = "") -> Spec:
+    """The IR of a loaded spec; `spec_folder` is the spec's folder relative to the output root,
+    `repository_offset` the output root relative to the top of its git work tree."""
+    return Resolver(spec, spec_folder, repository_offset).resolve()

@@ -9,9 +9,10 @@ from ..loader import JsonPath, LoadedSpec
 
 
 class ResolverBase:
-    def __init__(self, spec: LoadedSpec, spec_folder: str = "."):
+    def __init__(self, spec: LoadedSpec, spec_folder: str = ".", repository_offset: str = ""):
         self.spec = spec
         self.spec_folder = spec_folder  # the spec's folder as seen from the output root
+        self.repository_offset = repository_offset  # the output root as seen from the git work tree's top
         self.data = spec.data
         self.errors: list[Diagnostic] = []
 

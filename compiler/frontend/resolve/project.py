@@ -7,11 +7,31 @@ from typing import Any
 
 from ... import schedule
 from ...errors import did_you_mean
-from ...ir import Condition, Engines, EnvRef, Environment, Gateway, Limits, Output, Override, Project, Retries, Rule
+from ...execution import UNIT_TEST_GATEWAY
+from ...ir import (
+    Condition,
+    Engines,
+    EnvRef,
+    Environment,
+    Gateway,
+    Limits,
+    MeshgenSource,
+    Output,
+    Override,
+    Project,
+    Retries,
+    Rule,
+    SampleData,
+)
 from ..loader import JsonPath
 from .base import ResolverBase
 
 DEFAULT_GATEWAY = {"local": {"type": "duckdb", "path": "warehouse.duckdb"}}
+# Where each CI provider reads its file, relative to the repository's top folder.
+CI_DIRS = {
+    "github": (".github/workflows", "GitHub reads workflows only from .github/workflows"),
+    "gitlab": (".", "GitLab reads .gitlab-ci.yml only from the repository root"),
+}
 _COMPARATORS = ("gt", "gte", "lt", "lte", "equals", "in")
 
 
@@ -37,6 +57,7 @@ class ProjectSections(ResolverBase):
             spec_file=self.spec.path.name,
             spec_dir=self.spec.folder,
             spec_folder=self.spec_folder,
+            repository_offset=self.repository_offset,
             owner=raw.get("owner", ""),
             description=raw.get("description", ""),
             start=raw.get("start", ""),
@@ -55,7 +76,9 @@ class ProjectSections(ResolverBase):
             contracts=_clean_dir(raw.get("contracts", defaults.contracts)),
             docs=_clean_dir(raw.get("docs", defaults.docs)),
             ci_provider=provider,
-            ci_dir=_clean_dir(ci.get("dir", defaults.ci_dir if provider == "github" else ".")),
+            ci_dir=self._ci_dir(provider, ci),
+            ci_meshgen=self._meshgen_source(ci.get("meshgen")),
+            sample_data=self._sample_data(ci.get("sample_data")),
             orchestration_dir=_clean_dir(orchestration.get("dir", defaults.orchestration_dir)),
             airflow=orchestration.get("airflow", True),
             dagster=orchestration.get("dagster", True),
@@ -67,6 +90,44 @@ class ProjectSections(ResolverBase):
                 "give each engine its own folder, e.g. transforms/sqlmesh and transforms/dbt",
             )
         return output
+
+    def _ci_dir(self, provider: str, ci: dict) -> str:
+        """The CI file's folder: the one place its provider reads it from, in the repository's top folder."""
+        expected, reads = CI_DIRS.get(provider, (".", ""))
+        written = _clean_dir(ci.get("dir", expected))
+        if written != expected:
+            self.error(("output", "ci", "dir"), f"{reads}, not from '{written}'", f"remove `dir` (or write `dir: {expected}`)")
+        return expected
+
+    def _meshgen_source(self, raw: dict | None) -> MeshgenSource:
+        if not raw:
+            return MeshgenSource()
+        if "git" in raw:
+            return MeshgenSource("git", raw["git"], raw.get("ref", ""))
+        if "path" in raw:
+            target = (self.spec.folder / raw["path"]).resolve()
+            if not target.exists():
+                self.error(("output", "ci", "meshgen", "path"), f"meshgen path '{raw['path']}' does not exist", "name a wheel, an sdist or a source folder, relative to the spec file")
+            return MeshgenSource("path", _clean_dir(raw["path"]))
+        return MeshgenSource("version", raw["version"])
+
+    def _sample_data(self, raw: dict | None) -> SampleData | None:
+        if not raw:
+            return None
+        where = self.loc(("output", "ci", "sample_data"))
+        if "command" in raw:
+            return SampleData(command=raw["command"], location=where)
+        known = {s["name"] for s in self.data.get("sources", ())}
+        tables = []
+        for name, file in raw["tables"].items():
+            path = ("output", "ci", "sample_data", "tables", name)
+            if name not in known:
+                self.error(path, f"sample data for '{name}', which is not a source", did_you_mean(name, sorted(known), "sources"), at_key=True)
+            elif not (self.spec.folder / file).is_file():
+                self.error(path, f"sample data file '{file}' does not exist", "paths are relative to the spec file")
+            else:
+                tables.append((name, PurePosixPath(file).as_posix()))
+        return SampleData(tables=tuple(tables), location=where)
 
     def _gateways(self) -> tuple[Gateway, ...]:
         raw = self.data.get("gateways") or DEFAULT_GATEWAY
@@ -86,6 +147,13 @@ class ProjectSections(ResolverBase):
                     ("environments", name, "gateway"),
                     f"environment '{name}' uses unknown gateway '{env['gateway']}'",
                     did_you_mean(env["gateway"], known, "gateways"),
+                )
+            if name == UNIT_TEST_GATEWAY:
+                self.error(
+                    ("environments", name),
+                    f"'{name}' is the name of the SQLMesh gateway unit tests run on",
+                    "give the environment another name",
+                    at_key=True,
                 )
             backfill_start = env.get("backfill", {}).get("start", "")
             self._check_date(backfill_start, ("environments", name, "backfill", "start"))

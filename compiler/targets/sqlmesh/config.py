@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from ...execution import ENVIRONMENT_OVERRIDE, STAGING_SUFFIX, project_start
+from ...execution import ENVIRONMENT_OVERRIDE, STAGING_SUFFIX, UNIT_TEST_GATEWAY, project_start
 from ...ir import Environment, EnvRef, Gateway, Spec
 from ...warehouses import INTEGER_KEYS, database_file, warehouse
 from ..files import GeneratedFile
@@ -60,6 +60,7 @@ def config_file(spec: Spec) -> GeneratedFile:
         default_gateway=default_environment(spec).name,
         dialect=spec.project.dialect,
         start=project_start(spec),
+        unit_test_gateway=UNIT_TEST_GATEWAY,
     )
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "config.py"), text)
 

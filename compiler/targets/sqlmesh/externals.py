@@ -41,21 +41,10 @@ def _environment_names(spec: Spec, name: str) -> list[str]:
     return [f"{env.schema_for(schema)}.{table}" for env in spec.environments]
 
 
-def _test_inputs(spec: Spec, given) -> list[tuple[str, list[dict]]]:
-    """Test inputs by the names the model reads under any gateway.
-
-    A dbt upstream is named per environment (`core__dev.x`, `core.x`, ...), and
-    SQLMesh checks inputs against the names of the gateway it runs under, so
-    its rows are given under every environment's name.
-    """
-    inputs = []
-    for table, rows in given:
-        rows = [dict(r) for r in rows]
-        if table in spec.analysis.models and spec.analysis.engine(table) == "dbt":
-            inputs.extend((name, rows) for name in _environment_names(spec, table))
-        else:
-            inputs.append((table, rows))
-    return inputs
+def _test_inputs(given) -> list[tuple[str, list[dict]]]:
+    """Test inputs by the names the model reads on the unit-test gateway: every table by its
+    prod name (that gateway gives dbt-built tables no environment suffix)."""
+    return [(table, [dict(r) for r in rows]) for table, rows in given]
 
 
 def tests(model: Model, spec: Spec) -> Iterable[GeneratedFile]:
@@ -69,7 +58,7 @@ def tests(model: Model, spec: Spec) -> Iterable[GeneratedFile]:
             "model": model.name,
             "description": test.description,
             "vars": test_vars,
-            "inputs": _test_inputs(spec, test.given),
+            "inputs": _test_inputs(test.given),
             "expect": [dict(r) for r in test.expect],
         }
         path = posixpath.join(spec.output.sqlmesh, "tests", f"{test_id}.yaml")

@@ -21,7 +21,7 @@ Tasks change into the project root (../.. from this file's folder) and run
 SLA are fresh) are made by the `run` tasks, the same code.
 
 Pools (create them once: `airflow pools import pools.json`, next to this file):
-* `meshgen_src_warehouse_duckdb` (1 slot): DuckDB allows a single writer on ../src/warehouse.duckdb.
+* `meshgen_specs_warehouse_duckdb` (1 slot): DuckDB allows a single writer on specs/warehouse.duckdb.
 * `meshgen_acme_analytics_cpu` (8 slots): orchestration.max_cpu_cores, a stage taking the cores its largest parallel batch asks for.
 
 Environments that write the same DuckDB file (see ENVIRONMENTS) share its pool.
@@ -50,14 +50,14 @@ PROJECT = 'acme_analytics'
 DESCRIPTION = 'Customer analytics for Acme Bank: a 360-degree customer view, churn and profitability scoring, fraud and compliance monitoring, and the marts that feed the BI dashboards.'
 # The project root, where the commands run: ../.. from this file's folder.
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = '../src/example.yaml'  # relative to ROOT, which is its output root
+SPEC = 'specs/example.yaml'  # relative to ROOT, which is its output root
 SCHEDULE = '@hourly'  # the most frequent schedule of any model
 TIMEOUT = timedelta(minutes=120)  # orchestration.timeout
 
 # Environment -> where it runs, and the pool of the tasks that write to it.
 ENVIRONMENTS = {
-    'dev': {"where": 'gateway `local` (duckdb: `../src/warehouse.duckdb`)', "pool": 'meshgen_src_warehouse_duckdb', "slots_by_cores": False},
-    'ci': {"where": 'gateway `local` (duckdb: `../src/warehouse.duckdb`)', "pool": 'meshgen_src_warehouse_duckdb', "slots_by_cores": False},
+    'dev': {"where": 'gateway `local` (duckdb: `specs/warehouse.duckdb`)', "pool": 'meshgen_specs_warehouse_duckdb', "slots_by_cores": False},
+    'ci': {"where": 'gateway `local` (duckdb: `specs/warehouse.duckdb`)', "pool": 'meshgen_specs_warehouse_duckdb', "slots_by_cores": False},
     'prod': {"where": 'gateway `warehouse` (postgres)', "pool": 'meshgen_acme_analytics_cpu', "slots_by_cores": True},
 }
 

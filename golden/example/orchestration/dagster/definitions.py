@@ -76,7 +76,7 @@ PROJECT = 'acme_analytics'
 DESCRIPTION = 'Customer analytics for Acme Bank: a 360-degree customer view, churn and profitability scoring, fraud and compliance monitoring, and the marts that feed the BI dashboards.'
 # The project root, where the commands run: ../.. from this file's folder.
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = '../src/example.yaml'  # relative to ROOT, which is its output root
+SPEC = 'specs/example.yaml'  # relative to ROOT, which is its output root
 SCHEDULE = '@hourly'  # the most frequent schedule of any model
 EXECUTION_TIME_TAG = "meshgen/execution_time"
 POOL = 'meshgen_acme_analytics'
@@ -85,8 +85,8 @@ TIMEOUT_SECONDS = 7200  # orchestration.timeout
 
 # Environment -> (gateway it runs on, where).
 ENVIRONMENTS = {
-    'dev': ('local', 'gateway `local` (duckdb: `../src/warehouse.duckdb`)'),
-    'ci': ('local', 'gateway `local` (duckdb: `../src/warehouse.duckdb`)'),
+    'dev': ('local', 'gateway `local` (duckdb: `specs/warehouse.duckdb`)'),
+    'ci': ('local', 'gateway `local` (duckdb: `specs/warehouse.duckdb`)'),
     'prod': ('warehouse', 'gateway `warehouse` (postgres)'),
 }
 

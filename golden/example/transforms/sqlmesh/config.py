@@ -11,6 +11,10 @@ so a SQLMesh model reads the dbt table of its own environment (dev never reads
 prod). The DuckDB path is resolved from this file, so it is the same file
 whichever directory SQLMesh is started from.
 
+Unit tests run on their own gateway, `unit_test` (`sqlmesh --gateway unit_test test`):
+in-memory DuckDB, with dbt-built tables read by their prod names, so the tests'
+fixtures are the same whichever environment (or MESHGEN_ENVIRONMENT) is set.
+
 A gateway whose warehouse driver is not installed is left out: SQLMesh builds an
 engine adapter, importing its driver, for every gateway it is given, whichever one
 it runs on, so working on one environment would need every environment's driver.
@@ -66,13 +70,21 @@ def gateway(environment: str, connection: dict) -> GatewayConfig:
 
 # Each environment: (the module SQLMesh imports to reach its warehouse, its connection).
 CONNECTIONS = {
-    'dev': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())}),
-    'ci': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../../src/warehouse.duckdb').resolve())}),
+    'dev': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../specs/warehouse.duckdb').resolve())}),
+    'ci': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../specs/warehouse.duckdb').resolve())}),
     'prod': ('psycopg2', {'type': 'postgres', 'host': env('ACME_PG_HOST'), 'port': env_int('ACME_PG_PORT'), 'user': env('ACME_PG_USER'), 'password': env('ACME_PG_PASSWORD'), 'database': 'analytics'}),
 }
 
+UNIT_TESTS = GatewayConfig(
+    connection={"type": "duckdb"},
+    variables={"meshgen_env": 'unit_test', "meshgen_dbt_suffix": ""},
+)
+
 config = Config(
-    gateways={name: gateway(name, connection) for name, (driver, connection) in CONNECTIONS.items() if installed(driver)},
+    gateways={
+        **{name: gateway(name, connection) for name, (driver, connection) in CONNECTIONS.items() if installed(driver)},
+        'unit_test': UNIT_TESTS,
+    },
     default_gateway='dev',
     default_target_environment='dev',
     model_defaults=ModelDefaultsConfig(

@@ -21,7 +21,7 @@ Tasks change into the project root (../.. from this file's folder) and run
 SLA are fresh) are made by the `run` tasks, the same code.
 
 Pools (create them once: `airflow pools import pools.json`, next to this file):
-* `meshgen_src_warehouse_duckdb` (1 slot): DuckDB allows a single writer on ../src/warehouse.duckdb.
+* `meshgen_specs_warehouse_duckdb` (1 slot): DuckDB allows a single writer on specs/warehouse.duckdb.
 
 Environments that write the same DuckDB file (see ENVIRONMENTS) share its pool.
 
@@ -48,14 +48,14 @@ PROJECT = 'subscription_metrics'
 DESCRIPTION = 'Recurring revenue and churn of a subscription business.'
 # The project root, where the commands run: ../.. from this file's folder.
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = '../src/gitlab.yaml'  # relative to ROOT, which is its output root
+SPEC = 'specs/gitlab.yaml'  # relative to ROOT, which is its output root
 SCHEDULE = '@daily'  # the most frequent schedule of any model
 TIMEOUT = timedelta(minutes=120)  # orchestration.timeout
 
 # Environment -> where it runs, and the pool of the tasks that write to it.
 ENVIRONMENTS = {
-    'dev': {"where": 'gateway `local` (duckdb: `../src/warehouse.duckdb`)', "pool": 'meshgen_src_warehouse_duckdb', "slots_by_cores": False},
-    'ci': {"where": 'gateway `local` (duckdb: `../src/warehouse.duckdb`)', "pool": 'meshgen_src_warehouse_duckdb', "slots_by_cores": False},
+    'dev': {"where": 'gateway `local` (duckdb: `specs/warehouse.duckdb`)', "pool": 'meshgen_specs_warehouse_duckdb', "slots_by_cores": False},
+    'ci': {"where": 'gateway `local` (duckdb: `specs/warehouse.duckdb`)', "pool": 'meshgen_specs_warehouse_duckdb', "slots_by_cores": False},
     'prod': {"where": 'gateway `warehouse` (postgres)', "pool": '', "slots_by_cores": False},
 }
 

@@ -76,7 +76,7 @@ PROJECT = 'shop_analytics'
 DESCRIPTION = ''
 # The project root, where the commands run: ../.. from this file's folder.
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = '../src/minimal.yaml'  # relative to ROOT, which is its output root
+SPEC = 'specs/minimal.yaml'  # relative to ROOT, which is its output root
 SCHEDULE = '@daily'  # the most frequent schedule of any model
 EXECUTION_TIME_TAG = "meshgen/execution_time"
 POOL = 'meshgen_shop_analytics'
@@ -85,8 +85,8 @@ TIMEOUT_SECONDS = 7200  # orchestration.timeout
 
 # Environment -> (gateway it runs on, where).
 ENVIRONMENTS = {
-    'dev': ('local', 'gateway `local` (duckdb: `../src/warehouse.duckdb`)'),
-    'prod': ('local', 'gateway `local` (duckdb: `../src/warehouse.duckdb`)'),
+    'dev': ('local', 'gateway `local` (duckdb: `specs/warehouse.duckdb`)'),
+    'prod': ('local', 'gateway `local` (duckdb: `specs/warehouse.duckdb`)'),
 }
 
 # The stages, each one engine process.

@@ -45,7 +45,7 @@ PROJECT = 'clinic_operations'
 DESCRIPTION = 'Appointments and utilisation of a group of outpatient clinics.'
 # The project root, where the commands run: ../.. from this file's folder.
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = '../src/postgres_dev.yaml'  # relative to ROOT, which is its output root
+SPEC = 'specs/postgres_dev.yaml'  # relative to ROOT, which is its output root
 SCHEDULE = '@daily'  # the most frequent schedule of any model
 TIMEOUT = timedelta(minutes=120)  # orchestration.timeout
 

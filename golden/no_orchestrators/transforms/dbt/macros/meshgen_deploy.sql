@@ -154,3 +154,20 @@
     {%- do meshgen_query('drop schema if exists ' ~ meshgen_backup_schema() ~ ' cascade') -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
+
+{% macro meshgen_drop_environment() -%}
+    {#- `meshgen drop-environment` (a closed pull request's environment): every schema this project's
+        nodes live in for the target, dropped with what is in it. Never prod. -#}
+    {%- if target.name == 'prod' -%}
+        {{- exceptions.raise_compiler_error('meshgen_drop_environment never drops prod') -}}
+    {%- endif -%}
+    {%- set schemas = [] -%}
+    {%- for database, schema, identifier in meshgen_deploy_relations() -%}
+        {%- if schema != 'meshgen_state' and schema not in schemas -%}{%- do schemas.append(schema) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- for schema in schemas | sort -%}
+        {%- do meshgen_query('drop schema if exists ' ~ adapter.quote(schema) ~ ' cascade') -%}
+        {%- do log('dropped schema ' ~ schema, info=True) -%}
+    {%- endfor -%}
+    {%- do adapter.commit() -%}
+{%- endmacro %}

@@ -19,7 +19,7 @@ from sqlglot import exp, parse_one
 from sqlmesh import ExecutionContext, model
 from sqlmesh.core.model.kind import ModelKindName
 
-SPEC_FOLDER = str((Path(__file__).parent / '../../../../../src').resolve())
+SPEC_FOLDER = str((Path(__file__).parent / '../../../../specs').resolve())
 # Upstreams built by dbt: read from the schema of this gateway's environment.
 DBT_UPSTREAMS = {'core.customer_360': ('core', 'customer_360')}
 

@@ -19,7 +19,7 @@ from sqlglot import exp, parse_one
 from sqlmesh import ExecutionContext, model
 from sqlmesh.core.model.kind import ModelKindName
 
-SPEC_FOLDER = str((Path(__file__).parent / '../../../../../src').resolve())
+SPEC_FOLDER = str((Path(__file__).parent / '../../../../specs').resolve())
 # Upstreams built by dbt: read from the schema of this gateway's environment.
 DBT_UPSTREAMS = {}
 
@@ -84,7 +84,8 @@ def execute(
     if SPEC_FOLDER not in sys.path:
         sys.path.insert(0, SPEC_FOLDER)
     entrypoint = getattr(importlib.import_module('pipelines.anomalies'), 'detect')
-    dbt_suffix = context.var('meshgen_dbt_suffix') or ""
+    # No dbt upstream: the suffix is not read, so this version is the same in every environment.
+    dbt_suffix = ""
     # SQLMesh's `end` is the last instant of the interval; the entrypoint gets it exclusive, as on dbt.
     # meshgen gives every stage of one deploy or run the same execution time (MESHGEN_EXECUTION_TIME).
     pinned = os.environ.get('MESHGEN_EXECUTION_TIME')
