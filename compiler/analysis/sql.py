@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,11 +27,51 @@ class OutputColumn:
     type: str  # the type as SQL in the project dialect; "" when it cannot be inferred
 
 
+# What one model's SQL may hold. sqlglot parses deep nesting recursively and qualifies
+# long AND/OR chains in quadratic time, so beyond these a model would crash or hang the
+# build; each is far above hand-written SQL (use IN (...) for long lists of values).
+MAX_SQL_CHARS = 100_000
+MAX_NESTING = 100
+MAX_BOOLEAN_TERMS = 500
+_BOOLEAN = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+def too_large(text: str) -> str:
+    """Why the SQL is beyond what meshgen analyses, or "" (cheap: no parse)."""
+    if len(text) > MAX_SQL_CHARS:
+        return f"is {len(text):,} characters long, over the limit of {MAX_SQL_CHARS:,}"
+    if text.count("(") > MAX_NESTING and _nesting(_QUOTED.sub("''", text)) > MAX_NESTING:
+        return f"nests parentheses more than {MAX_NESTING} deep"
+    if len(_BOOLEAN.findall(text)) > MAX_BOOLEAN_TERMS:
+        return f"chains more than {MAX_BOOLEAN_TERMS} AND/OR terms"
+    return ""
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for match in re.finditer(r"[()]", text):
+        depth += 1 if match.group() == "(" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic]]:
     """The model's SELECT as an AST, or diagnostics at the offending spec or file line."""
     sql = model.sql
+    excess = too_large(sql.text)
+    if excess:
+        return None, [
+            Diagnostic(
+                sql.location,
+                f"model '{model.name}': its SQL {excess}",
+                "split it into several models (CTEs or upstream models), or use IN (...) instead of long OR chains",
+            )
+        ]
     try:
         statements = [s for s in sqlglot.parse(sql.text, dialect=dialect) if s is not None]
+    except RecursionError:
+        return None, [Diagnostic(sql.location, f"model '{model.name}': its SQL nests too deeply to analyse", "split it into CTEs or upstream models")]
     except ParseError as error:
         return None, [_parse_diagnostic(model, error)]
     except SqlglotError as error:
@@ -47,15 +88,19 @@ def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic
     return statements[0], []
 
 
-def parse_condition(text: str, dialect: str) -> exp.Expression | None:
-    """A contract `check`: one boolean expression, no statements, no subqueries."""
+def parse_condition(text: str, dialect: str) -> tuple[exp.Expression | None, str]:
+    """A contract `check`: one boolean expression over the row, or None and why it is not one."""
+    if too_large(text):
+        return None, f"it {too_large(text)}"
     try:
         parsed = sqlglot.parse_one(text, dialect=dialect, into=exp.Condition)
-    except SqlglotError:
-        return None
-    if isinstance(parsed, (exp.Query, exp.Column)) or parsed.find(exp.Query):
-        return None
-    return parsed
+    except (SqlglotError, RecursionError):
+        return None, "it is not a SQL condition"
+    if isinstance(parsed, exp.Query) or parsed.find(exp.Query):
+        return None, "it holds a subquery: a check tests one row, and cross-table checks are not supported"
+    if isinstance(parsed, exp.Column):
+        return None, "it is a bare column, not a condition"
+    return parsed, ""
 
 
 def _parse_diagnostic(model: Model, error: ParseError) -> Diagnostic:

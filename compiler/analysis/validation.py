@@ -6,7 +6,7 @@ from typing import Callable, Mapping
 
 from sqlglot import exp
 
-from ..errors import Diagnostic, did_you_mean
+from ..errors import Diagnostic, did_you_mean, shown
 from ..ir import Model, Spec
 from ..semantics import portability
 from ..semantics.types import type_class, valid_type
@@ -22,7 +22,7 @@ def type_errors(spec: Spec) -> list[Diagnostic]:
     dialect = spec.project.dialect
     errors = [
         Diagnostic(
-            contract.location,
+            column.location if column.location.line else contract.location,
             f"contract '{contract.name}': column '{column.name}' has unknown type '{column.type}'",
             f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
         )
@@ -30,6 +30,16 @@ def type_errors(spec: Spec) -> list[Diagnostic]:
         for column in contract.columns
         if not valid_type(column.type, dialect)
     ]
+    errors.extend(
+        Diagnostic(
+            column.location if column.location.line else source.location,
+            f"source '{source.name}': column '{column.name}' has unknown type '{column.type}'",
+            f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
+        )
+        for source in spec.sources
+        for column in source.columns
+        if not valid_type(column.type, dialect)
+    )
     errors.extend(
         Diagnostic(
             model.location,
@@ -50,15 +60,15 @@ def parsed_checks(spec: Spec, errors: list[Diagnostic]) -> dict[str, exp.Express
             for constraint in column.constraints:
                 if constraint.kind != "check" or constraint.expression in checks:
                     continue
-                parsed = sqlmod.parse_condition(constraint.expression, spec.project.dialect)
+                parsed, why_not = sqlmod.parse_condition(constraint.expression, spec.project.dialect)
                 if parsed is not None:
                     checks[constraint.expression] = parsed
                     continue
                 errors.append(
                     Diagnostic(
-                        contract.location,
-                        f"contract '{contract.name}': check on '{column.name}' is not a SQL condition: {constraint.expression}",
-                        "write a boolean expression over the row, e.g. `amount >= 0`",
+                        column.location if column.location.line else contract.location,
+                        f"contract '{contract.name}': check on '{column.name}' is refused ({why_not}): {shown(constraint.expression)}",
+                        "write a boolean expression over the row's columns, e.g. `amount >= 0`",
                     )
                 )
     return checks

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Diagnostic, Location, MeshgenError, fail
+from ..errors import Diagnostic, Location, MeshgenError, escaped, fail
 
 # libyaml's parser is about 6x faster than the pure-Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,14 +62,53 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# Aliases share a node, so a few lines can stand for billions of nodes (a "billion laughs"
+# bomb); nesting that deep would exhaust the stack. Both limits are far above real specs.
+MAX_ALIAS_NODES = 100_000
+MAX_DEPTH = 50
+
+
+class _TooLarge(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+
+
 class _Builder:
     def __init__(self, spec: LoadedSpec, loader: yaml.BaseLoader):
         self.spec = spec
         self.loader = loader
         self.errors: list[Diagnostic] = []
         self._active: set[int] = set()
+        self._built: set[int] = set()  # collection nodes seen: seeing one again is an alias
+        self._in_alias = 0
+        self._alias_nodes = 0
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
+        self._count(node, path)
+        if not isinstance(node, yaml.ScalarNode) and id(node) in self._built and id(node) not in self._active:
+            self._in_alias += 1
+            try:
+                return self._build(node, path)
+            finally:
+                self._in_alias -= 1
+        self._built.add(id(node))
+        return self._build(node, path)
+
+    def _count(self, node: yaml.Node, path: JsonPath) -> None:
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(Diagnostic(Location(self.spec.display, *_mark(node)), f"the spec nests more than {MAX_DEPTH} levels deep", "flatten the structure; no key of a spec is that deep"))
+        if self._in_alias:
+            self._alias_nodes += 1
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                raise _TooLarge(
+                    Diagnostic(
+                        Location(self.spec.display, *_mark(node)),
+                        f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} values",
+                        "an anchor reused inside other reused anchors multiplies; write the values out, or reuse smaller anchors",
+                    )
+                )
+
+    def _build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.spec.positions[path] = _mark(node)
         if isinstance(node, yaml.ScalarNode):
             if node.style in ("|", ">"):
@@ -131,10 +170,14 @@ def load_spec_text(text: str, path: Path, display: str) -> LoadedSpec:
             raise fail(Location(display, 1, 1), "the spec is empty", "start from `meshgen init`")
         builder = _Builder(spec, loader)
         spec.data = builder.build(root, ())
+    except _TooLarge as exc:
+        raise MeshgenError([exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, display) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control characters)
+        raise _reader_error(exc, text, display) from None
     except yaml.YAMLError as exc:  # errors without a position
-        raise fail(Location(display), f"invalid YAML: {exc}") from None
+        raise fail(Location(display), f"invalid YAML: {exc}", "check the file is a YAML mapping") from None
     finally:
         loader.dispose()
     if builder.errors:
@@ -158,6 +201,18 @@ def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
         line = raw[: exc.start].count(b"\n") + 1
         raise fail(Location(display, line, 1), "the spec is not valid UTF-8", "save the file as UTF-8") from None
     return load_spec_text(text, path, display)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, display: str) -> MeshgenError:
+    position = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
+    line = text.count("\n", 0, position) + 1
+    col = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return fail(
+        Location(display, line, col),
+        f"the spec holds the character {escaped(character)!s}, which YAML does not allow",
+        "remove it; write control characters in a double-quoted string as escapes (\"\\t\", \"\\u001b\")",
+    )
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> MeshgenError:

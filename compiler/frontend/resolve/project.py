@@ -13,6 +13,7 @@ from .base import ResolverBase
 
 DEFAULT_GATEWAY = {"local": {"type": "duckdb", "path": "warehouse.duckdb"}}
 _COMPARATORS = ("gt", "gte", "lt", "lte", "equals", "in")
+RESERVED_DIRS = {".git": "git owns", ".meshgen": "holds meshgen's own record of what it wrote"}
 
 
 class ProjectSections(ResolverBase):
@@ -29,9 +30,13 @@ class ProjectSections(ResolverBase):
     def _project(self) -> Project:
         raw = self.data["project"]
         self._check_date(raw.get("start"), ("project", "start"))
+        dialect = raw.get("dialect", "duckdb")
+        if dialect not in _known_dialects():
+            self.error(("project", "dialect"), f"unknown SQL dialect '{dialect}'", did_you_mean(dialect, _known_dialects(), "dialects"))
+            dialect = "duckdb"  # the rest of the spec is still checked
         return Project(
             name=raw["name"],
-            dialect=raw.get("dialect", "duckdb"),
+            dialect=dialect,
             spec_file=self.spec.path.name,
             spec_dir=self.spec.folder,
             spec_folder=self.spec_folder,
@@ -58,6 +63,7 @@ class ProjectSections(ResolverBase):
             airflow=orchestration.get("airflow", True),
             dagster=orchestration.get("dagster", True),
         )
+        self._refuse_reserved_dirs(raw)
         if _nested(output.sqlmesh, output.dbt):
             self.error(
                 ("output", "dbt"),
@@ -65,6 +71,19 @@ class ProjectSections(ResolverBase):
                 "give each engine its own folder, e.g. transforms/sqlmesh and transforms/dbt",
             )
         return output
+
+    def _refuse_reserved_dirs(self, raw: dict) -> None:
+        """Output folders may not be, or lie inside, git's own folder or meshgen's bookkeeping."""
+        named = [((key,), raw[key]) for key in ("sqlmesh", "dbt", "contracts", "docs") if key in raw]
+        named += [((section, "dir"), raw[section]["dir"]) for section in ("ci", "orchestration") if "dir" in raw.get(section, {})]
+        for path, folder in named:
+            reserved = next((part for part in PurePosixPath(folder).parts if part in RESERVED_DIRS), None)
+            if reserved:
+                self.error(
+                    ("output",) + path,
+                    f"output folder '{folder}' is inside {reserved}/, which {RESERVED_DIRS[reserved]}",
+                    "choose a folder of the project, e.g. transforms/dbt",
+                )
 
     def _gateways(self) -> tuple[Gateway, ...]:
         raw = self.data.get("gateways") or DEFAULT_GATEWAY
@@ -170,6 +189,13 @@ def _setting(value: Any):
     if isinstance(value, list):
         return tuple(value)
     return value
+
+
+def _known_dialects() -> list[str]:
+    """The dialects sqlglot reads (the model SQL is parsed in one of them)."""
+    from sqlglot.dialects.dialect import Dialects
+
+    return sorted(d.value for d in Dialects if d.value)
 
 
 def _clean_dir(path: str) -> str:
