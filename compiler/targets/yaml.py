@@ -59,7 +59,16 @@ def yaml_scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN_SAFE.match(text) and not _YAML_SPECIAL.match(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _UNPRINTABLE.sub(_escape, json.dumps(text, ensure_ascii=False))
+
+
+# What JSON leaves raw but a YAML reader refuses (DEL, C1 controls, BOM, non-characters) or
+# reads as a line break (NEL, U+2028, U+2029): written as the escapes both languages read.
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def yaml_flow(values: Any) -> str:
