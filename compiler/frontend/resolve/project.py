@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
 from ... import schedule
-from ...errors import did_you_mean
+from ...errors import did_you_mean, shown
 from ...ir import Condition, Engines, EnvRef, Environment, Gateway, Limits, Output, Override, Project, Retries, Rule
 from ..loader import JsonPath
 from .base import ResolverBase
 
 DEFAULT_GATEWAY = {"local": {"type": "duckdb", "path": "warehouse.duckdb"}}
 _COMPARATORS = ("gt", "gte", "lt", "lte", "equals", "in")
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")
 RESERVED_DIRS = {".git": "git owns", ".meshgen": "holds meshgen's own record of what it wrote"}
 
 
@@ -72,23 +74,56 @@ class ProjectSections(ResolverBase):
             )
         return output
 
+    def _refuse_outside(self, path: JsonPath, written: str) -> None:
+        """A file the spec names stays inside the spec's folder once `..` and symbolic links are resolved."""
+        folder = self.spec.folder.resolve()
+        target = (folder / written).resolve()
+        if PurePosixPath(written).is_absolute() or not target.is_relative_to(folder):
+            where = "outside the spec's folder"
+        else:
+            reserved = [part for part in target.relative_to(folder).parts if part in RESERVED_DIRS]
+            if not reserved:
+                return
+            where = f"inside {reserved[0]}/, which {RESERVED_DIRS[reserved[0]]}"
+        self.error(
+            path,
+            f"`{path[-1]}` '{shown(written)}' is {where}",
+            "paths are relative to the spec file and stay inside its folder (no `..`, no absolute path, no link leading out)",
+        )
+
+    def _refuse_hidden_secret(self, path: JsonPath, key: str, value: Any) -> None:
+        """A password or key inside an ordinary setting (a URL's user:password@, `user: name:password`, a pasted key); never echoed."""
+        if not isinstance(value, str):
+            return
+        if _URL_PASSWORD.search(value):
+            found = "a password inside a URL (`user:password@`)"
+        elif key == "user" and ":" in value:
+            found = "a password after the user name (`name:password`)"
+        elif "PRIVATE KEY" in value or "\"private_key\"" in value:
+            found = "a private key"
+        else:
+            return
+        self.error(
+            path,
+            f"`{key}` holds {found}: secrets may only come from the environment",
+            f"keep only the host or user name here and put the secret in `password: {{env: {str(path[1]).upper()}_PASSWORD}}`",
+        )
+
     def _refuse_reserved_dirs(self, raw: dict) -> None:
-        """Output folders may not be, or lie inside, git's own folder or meshgen's bookkeeping."""
+        """Output folders stay inside the spec's folder (the writer checks the real output root again) and out of .git, .meshgen."""
         named = [((key,), raw[key]) for key in ("sqlmesh", "dbt", "contracts", "docs") if key in raw]
         named += [((section, "dir"), raw[section]["dir"]) for section in ("ci", "orchestration") if "dir" in raw.get(section, {})]
         for path, folder in named:
-            reserved = next((part for part in PurePosixPath(folder).parts if part in RESERVED_DIRS), None)
-            if reserved:
-                self.error(
-                    ("output",) + path,
-                    f"output folder '{folder}' is inside {reserved}/, which {RESERVED_DIRS[reserved]}",
-                    "choose a folder of the project, e.g. transforms/dbt",
-                )
+            self._refuse_outside(("output",) + path, folder)
 
     def _gateways(self) -> tuple[Gateway, ...]:
         raw = self.data.get("gateways") or DEFAULT_GATEWAY
         gateways = []
         for name, settings in raw.items():
+            for key, value in settings.items():
+                self._refuse_hidden_secret(("gateways", name, key), key, value)
+            if settings["type"] == "duckdb" and isinstance(settings.get("path"), str):
+                self._refuse_outside(("gateways", name, "path"), settings["path"])
             pairs = tuple((k, _setting(v)) for k, v in settings.items() if k != "type")
             gateways.append(Gateway(name=name, type=settings["type"], settings=pairs))
         return tuple(gateways)
