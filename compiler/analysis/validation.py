@@ -117,12 +117,16 @@ def capability_errors(spec: Spec, decisions: Mapping[str, Decision]) -> list[Dia
         unable = [g for g in gateways if not warehouse(g[0]).dbt_python]
         if unable:
             gateway_type, gateway, environment = unable[0]
+            pinned = decision.decided_by.kind == "pin"
+            placed = "is pinned to dbt by its `engine`" if pinned else f"is put on dbt by {decision.summary}"
             errors.append(
                 Diagnostic(
                     model.location,
-                    f"Python model '{model.name}' is put on dbt by {decision.summary}, but dbt cannot run "
+                    f"Python model '{model.name}' {placed}, but dbt cannot run "
                     f"Python models on gateway '{gateway}' ({gateway_type}) of environment '{environment}'",
-                    "pin it with `engine: sqlmesh`, or add a rule before that one sending Python models to sqlmesh",
+                    "set `engine: sqlmesh` on the model"
+                    if pinned
+                    else "pin it with `engine: sqlmesh`, or add a rule before that one sending Python models to sqlmesh",
                 )
             )
     return errors
