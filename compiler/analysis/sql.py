@@ -11,9 +11,10 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.schema import MappingSchema
 
-from ..errors import Diagnostic, Location
+from ..errors import Diagnostic, Location, closest
 from ..ir import Model
 from ..sqltext import generate
 from ..warehouses import overload_functions
@@ -48,6 +49,28 @@ def too_large(text: str) -> str:
     return ""
 
 
+_JINJA = re.compile(r"\{\{|\{%|\{#")
+_MACRO = re.compile(r"(?<![\w@])@\{?[A-Za-z_]\w*")
+
+
+def foreign_syntax(text: str) -> tuple[int, str, str] | None:
+    """dbt Jinja or a SQLMesh macro in model SQL, outside string literals: (offset, message, hint)."""
+    if "{" not in text and "@" not in text:
+        return None
+    bare = _QUOTED.sub(lambda m: " " * len(m.group()), text)  # offsets kept
+    jinja = _JINJA.search(bare)
+    if jinja:
+        return jinja.start(), "dbt Jinja (`{{ ... }}`, `{% ... %}`) is not part of model SQL", (
+            "write plain table names (schema.table): meshgen writes ref() and source() for dbt itself"
+        )
+    macro = _MACRO.search(bare)
+    if macro:
+        return macro.start(), f"SQLMesh macro `{macro.group()}` is not part of model SQL (each engine has its own)", (
+            "a time-range model gets its interval filter from meshgen; for an absolute value write ABS(x)"
+        )
+    return None
+
+
 def _nesting(text: str) -> int:
     depth = deepest = 0
     for match in re.finditer(r"[()]", text):
@@ -68,6 +91,9 @@ def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic
                 "split it into several models (CTEs or upstream models), or use IN (...) instead of long OR chains",
             )
         ]
+    foreign = foreign_syntax(sql.text)
+    if foreign:
+        return None, [Diagnostic(location_of(model, foreign[0]), f"model '{model.name}': {foreign[1]}", foreign[2])]
     try:
         statements = [s for s in sqlglot.parse(sql.text, dialect=dialect) if s is not None]
     except RecursionError:
@@ -221,9 +247,9 @@ def unsupported_in(query: exp.Query, dialect: str) -> list[str]:
     return list(dict.fromkeys(generator.unsupported_messages))
 
 
-def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...]] | None:
+def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...], list[list]] | None:
     """Output column names and inferred types (None when not inferable: `SELECT *` is expanded from the
-    known schemas) and the typed calls; None when sqlglot cannot type the query."""
+    known schemas), the typed calls and the unresolved columns; None when sqlglot cannot type the query."""
     copy = query.copy()
     for index, node in enumerate(typed_call_nodes(copy)):
         node.meta["meshgen_call"] = index
@@ -243,10 +269,65 @@ def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "")
             quote_identifiers=False,
             identify=False,
         )
+        unresolved = unresolved_columns(qualified, schema)
         annotated = annotate_types(qualified, schema=mapping, dialect=dialect)
     except SqlglotError:
         return None
-    return _output(annotated, dialect), _typed_calls(annotated, dialect, text)
+    return _output(annotated, dialect), _typed_calls(annotated, dialect, text), unresolved
+
+
+def exactly_typed_outputs(query: exp.Query) -> list[str]:
+    """Output columns whose type every engine computes the same way: a CAST to a type, or a COUNT (bigint)."""
+    return [
+        select.alias_or_name
+        for select in query.selects
+        if isinstance(select.unalias(), (exp.Cast, exp.Count)) and not isinstance(select.unalias(), exp.TryCast)
+    ]
+
+
+def unnamed_outputs(query: exp.Query) -> list[int]:
+    """Offsets of output expressions without a name (`SELECT a + 1`): each engine would invent a different one."""
+    return [
+        _offset_of(select)
+        for select in query.selects
+        if not isinstance(select, (exp.Alias, exp.Column, exp.Star)) and not select.alias
+    ]
+
+
+def _offset_of(node: exp.Expression) -> int:
+    for inner in node.walk():
+        start = inner.meta.get("start") if hasattr(inner, "meta") else None
+        if start is not None:
+            return start
+    return 0
+
+
+def unresolved_columns(qualified: exp.Query, schema: Schema) -> list[list]:
+    """Columns that no table read has, or that several have: [name, offset, tables having it, closest name].
+
+    Only when every table the query reads has known columns; else nothing is claimed.
+    """
+    ctes = {cte.alias_or_name for cte in qualified.find_all(exp.CTE)}
+    for table in qualified.find_all(exp.Table):
+        known = table.db in schema and table.name in schema[table.db]
+        if not known and not (not table.db and table.name in ctes):
+            return []
+    found: list[list] = []
+    seen: set[int] = set()
+    for scope in traverse_scope(qualified):
+        if not isinstance(scope.expression, exp.Select) or scope.pivots:
+            continue
+        candidates = list(scope.unqualified_columns)
+        if not scope.is_correlated_subquery:
+            candidates += scope.external_columns
+        for column in candidates:
+            if id(column) in seen:
+                continue
+            seen.add(id(column))
+            having = sorted(f"{db}.{t}" for db, tables in schema.items() for t, cols in tables.items() if column.name in cols)
+            everything = {c for tables in schema.values() for cols in tables.values() for c in cols}
+            found.append([column.name, column.this.meta.get("start", 0), having, closest(column.name, everything) or ""])
+    return found
 
 
 def _output(annotated: exp.Query, dialect: str) -> tuple[OutputColumn, ...] | None:

@@ -122,6 +122,9 @@ class ProjectSections(ResolverBase):
         for name, settings in raw.items():
             for key, value in settings.items():
                 self._refuse_hidden_secret(("gateways", name, key), key, value)
+            port = settings.get("port")
+            if isinstance(port, int) and not 1 <= port <= 65535:
+                self.error(("gateways", name, "port"), f"port {port} is not a TCP port", "a port is a number from 1 to 65535 (PostgreSQL listens on 5432)")
             if settings["type"] == "duckdb" and isinstance(settings.get("path"), str):
                 self._refuse_outside(("gateways", name, "path"), settings["path"])
             pairs = tuple((k, _setting(v)) for k, v in settings.items() if k != "type")
@@ -186,6 +189,15 @@ class ProjectSections(ResolverBase):
         )
         return Engines(default=raw.get("default", "dbt"), rules=tuple(rules), overrides=overrides)
 
+    def _refuse_unknown_layers(self, raw: dict, path: JsonPath) -> None:
+        """A condition on a layer the project does not declare would never match: a typo, most likely."""
+        layers = self.data["project"].get("layers")
+        if not layers or "layer" not in raw:
+            return
+        for layer in _as_tuple(raw["layer"]):
+            if layer not in layers:
+                self.error(path + ("layer",), f"condition on unknown layer '{shown(layer)}'", did_you_mean(str(layer), layers, "layers"))
+
     def _condition(self, raw: dict, path: JsonPath) -> Condition:
         comparators = [k for k in _COMPARATORS if k in raw]
         if "attribute" in raw and len(comparators) != 1:
@@ -195,7 +207,13 @@ class ProjectSections(ResolverBase):
                 "e.g. `{attribute: monthly_cost_usd, gt: 1000}`",
             )
         elif comparators and "attribute" not in raw:
-            self.error(path + (comparators[0],), f"`{comparators[0]}` compares an attribute: add `attribute: <name>`", at_key=True)
+            self.error(
+                path + (comparators[0],),
+                f"`{comparators[0]}` compares an attribute: add `attribute: <name>`",
+                "e.g. `{attribute: monthly_cost_usd, gt: 1000}`",
+                at_key=True,
+            )
+        self._refuse_unknown_layers(raw, path)
         return Condition(
             language=_as_tuple(raw.get("language")),
             layer=_as_tuple(raw.get("layer")),
