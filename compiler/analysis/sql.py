@@ -50,14 +50,16 @@ def too_large(text: str) -> str:
 
 
 _JINJA = re.compile(r"\{\{|\{%|\{#")
-_MACRO = re.compile(r"(?<![\w@])@\{?[A-Za-z_]\w*")
+_MACRO = re.compile(r"(?<!@)@\{?[A-Za-z_]\w*")
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 def foreign_syntax(text: str) -> tuple[int, str, str] | None:
     """dbt Jinja or a SQLMesh macro in model SQL, outside string literals: (offset, message, hint)."""
     if "{" not in text and "@" not in text:
         return None
-    bare = _QUOTED.sub(lambda m: " " * len(m.group()), text)  # offsets kept
+    blank = lambda m: " " * len(m.group())  # noqa: E731 - offsets kept
+    bare = _COMMENT.sub(blank, _QUOTED.sub(blank, text))
     jinja = _JINJA.search(bare)
     if jinja:
         return jinja.start(), "dbt Jinja (`{{ ... }}`, `{% ... %}`) is not part of model SQL", (
@@ -101,7 +103,9 @@ def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic
     except ParseError as error:
         return None, [_parse_diagnostic(model, error)]
     except SqlglotError as error:
-        return None, [Diagnostic(sql.location, f"model '{model.name}': cannot read its SQL: {error}")]
+        return None, [
+            Diagnostic(sql.location, f"model '{model.name}': cannot read its SQL: {error}", "check its quotes: a string or quoted name may be left open")
+        ]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         found = "several statements" if len(statements) > 1 else f"a {type(statements[0]).__name__.upper()} statement" if statements else "nothing"
         return None, [

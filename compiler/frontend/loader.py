@@ -64,7 +64,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 # Aliases share a node, so a few lines can stand for billions of nodes (a "billion laughs"
 # bomb); nesting that deep would exhaust the stack. Both limits are far above real specs.
-MAX_ALIAS_NODES = 100_000
+MAX_ALIAS_NODES = 50_000
 MAX_DEPTH = 50
 
 
@@ -136,7 +136,11 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(
-                    Diagnostic(Location(self.spec.display, *_mark(key_node)), "mapping keys must be plain names")
+                    Diagnostic(
+                        Location(self.spec.display, *_mark(key_node)),
+                        "mapping keys must be plain names",
+                        "write each key as a word (`name: value`); YAML's complex keys (`? [a, b]`) are not part of a spec",
+                    )
                 )
                 continue
             self.spec.key_positions[path + (key_node.value,)] = _mark(key_node)
@@ -173,7 +177,7 @@ def load_spec_text(text: str, path: Path, display: str) -> LoadedSpec:
     except _TooLarge as exc:
         raise MeshgenError([exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
-        raise _yaml_error(exc, display) from None
+        raise _yaml_error(exc, display, text) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control characters)
         raise _reader_error(exc, text, display) from None
     except yaml.YAMLError as exc:  # errors without a position
@@ -215,7 +219,13 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, display: str) -> Mesh
     )
 
 
-def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> MeshgenError:
+def _char_at(text: str, mark) -> str:
+    lines = text.split("\n")
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    return line[mark.column] if mark.column < len(line) else ""
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, display: str, text: str = "") -> MeshgenError:
     mark = exc.problem_mark or exc.context_mark
     if exc.context_mark and (exc.context or "").startswith("while scanning a simple key"):
         mark = exc.context_mark  # the key missing its colon, not the end of the block
@@ -225,7 +235,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> MeshgenError:
     if exc.context:
         message += f" ({exc.context})"
     hint = "check the indentation and that every `key: value` has a space after the colon"
-    if "tab" in problem:
+    if "tab" in problem or (mark and _char_at(text, mark) == "\t"):
         hint = "YAML indentation must use spaces, not tabs"
     elif "could not determine a constructor" in problem:
         hint = "custom YAML tags (`!something`) are not allowed in a spec"

@@ -20,6 +20,8 @@ class Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
     def choose_scalar_style(self):
+        if _UNPRINTABLE.search(self.event.value) or "\x85" in self.event.value:
+            return '"'  # only a double-quoted scalar can escape line separators and the like
         style = super().choose_scalar_style()
         if style == "'" and "'" in self.event.value:
             return '"'  # "it's" reads better than 'it''s'

@@ -145,7 +145,7 @@ class ModelSections(ResolverBase):
         try:
             table = seeds.read((self.spec.folder / relative).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:
-            self.error(path + ("seed_file",), f"cannot read seed_file '{relative}': {error}")
+            self.error(path + ("seed_file",), f"cannot read seed_file '{relative}': {error}", "save it as UTF-8 text")
             return None
         except seeds.SeedError as error:
             self.error(path + ("seed_file",), f"seed_file '{relative}': {error}", error.hint)
