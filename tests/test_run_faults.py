@@ -61,3 +61,39 @@ def test_ctrl_c_during_a_deploy_says_what_was_applied(tmp_path: Path):
     assert process.returncode == 130, output
     assert "meshgen: interrupted; the environment was not switched over" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.integration
+def test_dbt_enforces_the_exact_type_validate_checks(tmp_path: Path):
+    """The oracle for the exact-type check: dbt's enforced contract refuses integer for COUNT(*)'s bigint."""
+    import yaml
+
+    from conftest import write_spec
+
+    counted = {
+        "meshgen": 1,
+        "project": {"name": "shop"},
+        "sources": [{"name": "raw.orders", "columns": {"order_id": "integer"}}],
+        "contracts": {"counts": {"version": "1.0.0", "columns": {"n": "bigint"}}},
+        "models": [{"name": "marts.counts", "contract": "counts", "sql": "SELECT COUNT(*) AS n FROM raw.orders"}],
+    }
+    spec = write_spec(tmp_path, counted)
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.execute("CREATE SCHEMA raw; CREATE TABLE raw.orders AS SELECT 1 AS order_id")
+    counted["contracts"]["counts"]["columns"]["n"] = "integer"
+    refused = run_cli("validate", write_spec(tmp_path / "integer", counted).name, cwd=tmp_path / "integer")
+    assert refused.exit_code == 1 and "dbt's enforced contract refuses the difference" in refused.stderr
+
+    assert run_cli("build", spec.name, cwd=tmp_path).exit_code == 0
+    dbt_dir = tmp_path / "transforms/dbt"
+    properties = dbt_dir / "models/marts/_marts__models.yml"
+    properties.write_text(properties.read_text().replace("data_type: bigint", "data_type: integer"))  # what validate refused
+    dbt = Path(sys.executable).with_name("dbt")
+    run = lambda: subprocess.run([str(dbt), "build", "--project-dir", str(dbt_dir), "--profiles-dir", str(dbt_dir), "--target", "dev"], capture_output=True, text=True)  # noqa: E731
+    failed = run()
+    assert failed.returncode != 0 and "contract" in failed.stdout.lower(), failed.stdout[-2000:]
+    properties.write_text(properties.read_text().replace("data_type: integer", "data_type: bigint"))  # what validate accepted
+    passed = run()
+    assert passed.returncode == 0, passed.stdout[-2000:]
