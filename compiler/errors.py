@@ -12,7 +12,7 @@ EXIT_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C
 
 # Control characters (C0, DEL, C1) and Unicode line breaks: a terminal would act on them.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-MAX_MESSAGE = 400  # characters of one message or hint; a longer one (a pasted value) is cut
+MAX_MESSAGE = 1000  # characters of one message or hint; a longer one (a pasted value) is cut
 MAX_SHOWN = 60  # characters of one value quoted in a message
 
 

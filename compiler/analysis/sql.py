@@ -311,6 +311,8 @@ def unresolved_columns(qualified: exp.Query, schema: Schema) -> list[list]:
 
     Only when every table the query reads has known columns; else nothing is claimed.
     """
+    if all(column.table for column in qualified.find_all(exp.Column)):
+        return []  # qualify placed every column: the common case, one walk
     ctes = {cte.alias_or_name for cte in qualified.find_all(exp.CTE)}
     for table in qualified.find_all(exp.Table):
         known = table.db in schema and table.name in schema[table.db]

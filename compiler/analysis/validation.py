@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Mapping
 
 from sqlglot import exp
@@ -227,6 +228,7 @@ def exact_type_errors(spec: Spec, outputs: Mapping, problems: Mapping[str, dict]
     return errors
 
 
+@lru_cache(maxsize=None)
 def _base_type(type_text: str, dialect: str, kind: str) -> str:
     """The type as the warehouse knows it, without its width (INT, BIGINT, DECIMAL)."""
     from ..semantics.types import warehouse_type

@@ -84,7 +84,7 @@ def check_engines(spec: Spec, env: Environment, engines: Iterable[str]) -> None:
     if missing:
         drivers = "drivers" if len(missing) > 1 else "driver"
         message = f"environment '{env.name}' runs on {facts.name}: install its {drivers} with pip install {shlex.join(missing)}"
-        raise fail(Location(spec.project.spec_file), message)
+        raise fail(Location(spec.project.spec_file), message)  # one line: the message is the fix
 
 
 def check_warehouse_free(spec: Spec, root: Path, env: Environment) -> None:

@@ -198,7 +198,7 @@ def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
     except IsADirectoryError:
         raise fail(Location(display), "is a directory, not a spec file", f"pass {display}/meshgen.yaml") from None
     except OSError as exc:
-        raise fail(Location(display), f"cannot read the spec: {exc.strerror}") from None
+        raise fail(Location(display), f"cannot read the spec: {exc.strerror}", "check the file's permissions") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

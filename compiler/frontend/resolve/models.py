@@ -99,13 +99,13 @@ class ModelSections(ResolverBase):
             return
         body = given[0]
         if kind == "seed" and body != "seed_file":
-            self.error(path + (body,), f"seed model '{name}' takes its rows from `seed_file`, not `{body}`", at_key=True)
+            self.error(path + (body,), f"seed model '{name}' takes its rows from `seed_file`, not `{body}`", "replace it with `seed_file: <file>.csv`", at_key=True)
         elif kind != "seed" and body == "seed_file":
-            self.error(path + ("seed_file",), f"`seed_file` needs `kind: seed` (model '{name}' is {kind})", at_key=True)
+            self.error(path + ("seed_file",), f"`seed_file` needs `kind: seed` (model '{name}' is {kind})", "add `kind: seed`, or give the model `sql` instead", at_key=True)
         elif language == "python" and body != "python":
-            self.error(path + ("language",), f"model '{name}' says `language: python` but has `{body}`")
+            self.error(path + ("language",), f"model '{name}' says `language: python` but has `{body}`", "give it `python: {entrypoint: module:function}`, or drop `language`")
         elif language == "sql" and body == "python":
-            self.error(path + ("language",), f"model '{name}' says `language: sql` but has `python`")
+            self.error(path + ("language",), f"model '{name}' says `language: sql` but has `python`", "drop `language` (a `python:` body makes it a Python model)")
 
     def _check_kind_fields(self, raw: dict, path: JsonPath, kind: str, language: str) -> None:
         facts = kind_facts(kind)
@@ -178,7 +178,7 @@ class ModelSections(ResolverBase):
         try:
             text = (self.spec.folder / relative).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.error(path + ("sql_file",), f"cannot read sql_file '{relative}': {exc}")
+            self.error(path + ("sql_file",), f"cannot read sql_file '{relative}': {shown(exc)}", "save it as UTF-8 text, readable by you")
             return None
         if not text.strip():
             self.error(path + ("sql_file",), f"sql_file '{relative}' is empty", "write the model's SELECT in it")
