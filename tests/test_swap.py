@@ -172,3 +172,17 @@ def test_a_build_waits_for_the_lock_then_fails_clearly(tmp_path: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_an_interrupted_build_that_cannot_be_finished_is_a_clear_error(tmp_path: Path):
+    old_root, files, old, new = trees(tmp_path)
+    process = child(old_root, files, 1)  # killed right after the journal's commit
+    process.wait()
+    journal = json.loads((old_root / swap.TXN_DIR / swap.JOURNAL).read_text())
+    first = old_root / journal["entries"][0][0]
+    first.unlink(missing_ok=True)
+    first.mkdir()
+    (first / "in-the-way").write_text("a folder where a generated file goes")
+    result = run_cli("build", old_root / "minimal.yaml")
+    assert result.exit_code == 1, result.output
+    assert "cannot finish the build that was interrupted" in result.stderr and "hint: " in result.stderr

@@ -111,7 +111,18 @@ def recover(root: Path) -> None:
         return
     entries = _read_journal(txn)
     if entries is not None:
-        replay(root, txn, entries, [])
+        try:
+            replay(root, txn, entries, [])
+        except OSError as exc:
+            raise MeshgenError(
+                [
+                    Diagnostic(
+                        Location(str(exc.filename or TXN_DIR)),
+                        f"cannot finish the build that was interrupted: {exc.strerror}",
+                        "make the folder writable (or move away what stands where a generated file goes) and build again",
+                    )
+                ]
+            ) from None
     _discard(txn)
 
 
