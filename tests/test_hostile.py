@@ -21,6 +21,7 @@ CASES = cases()
 SECONDS = 5.0  # per spec, on a loaded two-core machine; each takes well under one
 _LOCATED = re.compile(r"^meshgen\.yaml:\d+:\d+: error: ")
 _RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_RAW_CONTROL_SQL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # a SQL literal holds line separators exactly
 LOADER = REPO / "tests/helpers/load_projects.py"
 
 
@@ -85,7 +86,8 @@ def assert_every_output_parses(files: dict[str, str]) -> None:
             json.loads(text)
         if "/dbt/" in f"/{path}" and suffix in (".sql", ".yml"):
             jinja.parse(text)  # dbt renders these with Jinja
-        assert not _RAW_CONTROL.search(text), f"{path} carries a raw control character"
+        unsafe = (_RAW_CONTROL_SQL if suffix == ".sql" else _RAW_CONTROL).search(text)
+        assert not unsafe, f"{path} carries a raw control character {unsafe.group()!r}"
 
 
 @pytest.mark.integration

@@ -20,8 +20,10 @@ if TYPE_CHECKING:  # Jinja is imported on the first render: `meshgen validate` i
     import jinja2
 
 
-# Characters a text file should not carry raw: controls but newline and tab, DEL, C1, Unicode line breaks.
-_RAW_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# Characters a text file should not carry raw: controls but newline and tab (a carriage return too:
+# Python, and so SQLMesh, reads it as a newline), DEL and C1. Unicode's line separators stay: a SQL
+# literal holds them exactly, and no reader of these files breaks a line there.
+_RAW_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def visible(text: str) -> str:
