@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
+
+
+EXIT_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C
+
+# Control characters (C0, DEL, C1) and Unicode line breaks: a terminal would act on them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_MESSAGE = 1000  # characters of one message or hint; a longer one (a pasted value) is cut
+MAX_SHOWN = 60  # characters of one value quoted in a message
+
+
+def escaped(text: str) -> str:
+    """The text with every control character spelled as an escape (`\\n`, `\\x7f`), so it stays on one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def shortened(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def shown(value: object) -> str:
+    """A user's value as a message quotes it: escaped, and cut when long."""
+    return shortened(escaped(str(value)), MAX_SHOWN)
 
 
 @dataclass(frozen=True, order=True)
@@ -35,10 +60,11 @@ class Diagnostic:
         return (self.phase, loc.file, loc.line, loc.col, self.message)
 
     def render(self) -> str:
-        where = f" (at {self.json_path})" if self.json_path else ""
-        text = f"{self.location}: error: {self.message}{where}"
+        """One line for the error, one for the hint: values inside them are escaped and cut, whoever built the message."""
+        where = f" (at {shortened(escaped(self.json_path), MAX_SHOWN)})" if self.json_path else ""
+        text = f"{escaped(str(self.location))}: error: {shortened(escaped(self.message), MAX_MESSAGE)}{where}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {shortened(escaped(self.hint), MAX_MESSAGE)}"
         return text
 
 

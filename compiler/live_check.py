@@ -194,7 +194,11 @@ class Probe:
 
     def unreachable(self, error: object) -> Exception:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return fail(Location(self.spec.project.spec_file), f"{self.engine} cannot plan models in environment {self.env.name}: {text}")
+        return fail(
+            Location(self.spec.project.spec_file),
+            f"{self.engine} cannot plan models in environment {self.env.name}: {text}",
+            "check the environment's connection settings and that its warehouse is reachable",
+        )
 
     def missing_engine(self, package: str) -> Exception:
         gateway_type = self.spec.gateway(self.env.gateway).type

@@ -26,6 +26,7 @@ def test_there_are_enough_invalid_specs():
     assert len(INVALID) >= 15
     for path in INVALID:
         assert expectations(path)["errors"], f"{path.name} has no `# expect:` line"
+        assert expectations(path)["hints"], f"{path.name} has no `# expect-hint:` line"
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)

@@ -88,7 +88,9 @@ def test_both_engines_are_told_the_same_types(tmp_path):
 
 
 def test_a_seed_pandas_reads_as_written_stays_a_seed(tmp_path):
-    spec = load_dict(tmp_path, seed_spec(engine="sqlmesh"), {"codes.csv": "code,label\n5411,grocery\n4900,utilities\n"})
+    data = seed_spec(engine="sqlmesh")
+    data["models"][1]["sql"] = "SELECT code, label FROM ref.codes"  # the columns this file has
+    spec = load_dict(tmp_path, data, {"codes.csv": "code,label\n5411,grocery\n4900,utilities\n"})
     model = {f.path: f.text for f in sqlmesh_emitter.emit(spec)}["transforms/sqlmesh/models/ref/codes.sql"]
     assert "kind SEED (path '../../../../codes.csv', csv_settings (keep_default_na = FALSE, na_values = ['']))" in model
 

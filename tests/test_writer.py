@@ -153,3 +153,47 @@ def test_build_out_creates_a_missing_root_for_a_file_at_the_root(tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out/.gitlab-ci.yml").is_file()
     assert not list((tmp_path / "out").glob("*.meshgen-tmp")), "no staged file is left behind"
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_caught(minimal_spec: Path):
+    assert build(minimal_spec).exit_code == 0
+    doc = minimal_spec.parent / CONTRACT_DOC
+    stat = doc.stat()
+    text = doc.read_text()
+    doc.write_text(text.replace("daily_revenue", "daily_rEvenue", 1))
+    os.utime(doc, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # what `touch -r` does
+    assert doc.stat().st_size == stat.st_size and doc.stat().st_mtime_ns == stat.st_mtime_ns
+    assert build(minimal_spec, "--check").exit_code == 1
+    refused = build(minimal_spec)
+    assert refused.exit_code == 1 and "edited by hand" in refused.stderr
+
+
+def test_staged_files_left_by_an_older_build_are_reported_and_removed(minimal_spec: Path):
+    assert build(minimal_spec).exit_code == 0
+    leftover = minimal_spec.parent / "transforms/dbt/models/marts/.daily_revenue.sql.meshgen-tmp"
+    leftover.write_text("half a file")
+    check = build(minimal_spec, "--check")
+    assert check.exit_code == 1 and "left behind: transforms/dbt/models/marts/.daily_revenue.sql.meshgen-tmp" in check.stdout
+    assert build(minimal_spec, "--force").exit_code == 0
+    assert not leftover.exists()
+    assert build(minimal_spec, "--check").exit_code == 0
+
+
+def test_a_full_disk_while_staging_leaves_no_staged_file(minimal_spec: Path, monkeypatch):
+    from meshgen.build import swap
+
+    real_open = open
+    calls = []
+
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and swap.TXN_DIR in str(path):
+            calls.append(path)
+            if len(calls) == 3:
+                raise OSError(28, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk_open)
+    result = build(minimal_spec)
+    assert result.exit_code == 1 and "No space left on device" in result.stderr and "nothing was changed" in result.stderr
+    assert not (minimal_spec.parent / ".meshgen").exists()
+    assert not list(minimal_spec.parent.rglob("*meshgen-tmp"))

@@ -59,10 +59,13 @@ def inferred_output(given: SqlOverSchema) -> dict:
     """The SQL's output columns over the schema, as the memo keeps them."""
     query = given.parsed()
     typed = sqlmod.typed_output(query, given.schema, given.dialect, given.sql) if query is not None else None
-    columns, calls = typed if typed else (None, ())
+    columns, calls, unresolved = typed if typed else (None, (), [])
     return {
         "columns": None if columns is None else [[c.name, c.type] for c in columns],
         "calls": [[c.function, c.index, [list(a) for a in c.arguments], c.type, c.offset] for c in calls],
+        "unresolved": unresolved,
+        "unnamed": sqlmod.unnamed_outputs(query) if query is not None else [],
+        "exact": sqlmod.exactly_typed_outputs(query) if query is not None else [],
     }
 
 
@@ -90,6 +93,7 @@ class _Analyzer:
         self.queries = QueryStore(spec, self.errors)
         self.work = work or LocalWork()
         self.calls: dict[str, tuple[sqlmod.TypedCall, ...]] = {}  # model -> its typed calls
+        self.column_problems: dict[str, dict] = {}  # model -> what inferring its output found
 
     def refuse(self, found: list[Diagnostic] = ()) -> None:
         """Stop with every diagnostic found so far."""
@@ -111,8 +115,10 @@ class _Analyzer:
         decisions = {m.name: engine_rules.decide(m, spec.engines) for m in spec.models}
         self.errors.extend(validation.capability_errors(spec, decisions))
         outputs = self._infer_outputs(order, upstreams)
+        self.errors.extend(validation.column_errors(spec, self.column_problems))
         self.errors.extend(validation.portability_errors(spec, self.calls, self._unsupported))
         self.errors.extend(validation.contract_errors(spec, outputs))
+        self.errors.extend(validation.exact_type_errors(spec, outputs, self.column_problems, decisions))
         self.refuse(validation.unit_test_errors(spec, upstreams))
         engine_of = {n: d.engine for n, d in decisions.items()}
         lookbacks = fingerprints.lookbacks(spec, order, upstreams)
@@ -239,6 +245,7 @@ class _Analyzer:
 
     def _take(self, name: str, found: dict, outputs: dict) -> None:
         outputs[name] = _columns(found)
+        self.column_problems[name] = found
         self.calls[name] = tuple(
             sqlmod.TypedCall(function, index, tuple(tuple(a) for a in arguments), type_, offset)
             for function, index, arguments, type_, offset in found.get("calls", ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -10,9 +11,10 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.schema import MappingSchema
 
-from ..errors import Diagnostic, Location
+from ..errors import Diagnostic, Location, closest
 from ..ir import Model
 from ..sqltext import generate
 from ..warehouses import overload_functions
@@ -26,15 +28,84 @@ class OutputColumn:
     type: str  # the type as SQL in the project dialect; "" when it cannot be inferred
 
 
+# What one model's SQL may hold. sqlglot parses deep nesting recursively and qualifies
+# long AND/OR chains in quadratic time, so beyond these a model would crash or hang the
+# build; each is far above hand-written SQL (use IN (...) for long lists of values).
+MAX_SQL_CHARS = 100_000
+MAX_NESTING = 100
+MAX_BOOLEAN_TERMS = 500
+_BOOLEAN = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+def too_large(text: str) -> str:
+    """Why the SQL is beyond what meshgen analyses, or "" (cheap: no parse)."""
+    if len(text) > MAX_SQL_CHARS:
+        return f"is {len(text):,} characters long, over the limit of {MAX_SQL_CHARS:,}"
+    if text.count("(") > MAX_NESTING and _nesting(_QUOTED.sub("''", text)) > MAX_NESTING:
+        return f"nests parentheses more than {MAX_NESTING} deep"
+    if len(_BOOLEAN.findall(text)) > MAX_BOOLEAN_TERMS:
+        return f"chains more than {MAX_BOOLEAN_TERMS} AND/OR terms"
+    return ""
+
+
+_JINJA = re.compile(r"\{\{|\{%|\{#")
+_MACRO = re.compile(r"(?<!@)@\{?[A-Za-z_]\w*")
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def foreign_syntax(text: str) -> tuple[int, str, str] | None:
+    """dbt Jinja or a SQLMesh macro in model SQL, outside string literals: (offset, message, hint)."""
+    if "{" not in text and "@" not in text:
+        return None
+    blank = lambda m: " " * len(m.group())  # noqa: E731 - offsets kept
+    bare = _COMMENT.sub(blank, _QUOTED.sub(blank, text))
+    jinja = _JINJA.search(bare)
+    if jinja:
+        return jinja.start(), "dbt Jinja (`{{ ... }}`, `{% ... %}`) is not part of model SQL", (
+            "write plain table names (schema.table): meshgen writes ref() and source() for dbt itself"
+        )
+    macro = _MACRO.search(bare)
+    if macro:
+        return macro.start(), f"SQLMesh macro `{macro.group()}` is not part of model SQL (each engine has its own)", (
+            "a time-range model gets its interval filter from meshgen; for an absolute value write ABS(x)"
+        )
+    return None
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for match in re.finditer(r"[()]", text):
+        depth += 1 if match.group() == "(" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic]]:
     """The model's SELECT as an AST, or diagnostics at the offending spec or file line."""
     sql = model.sql
+    excess = too_large(sql.text)
+    if excess:
+        return None, [
+            Diagnostic(
+                sql.location,
+                f"model '{model.name}': its SQL {excess}",
+                "split it into several models (CTEs or upstream models), or use IN (...) instead of long OR chains",
+            )
+        ]
+    foreign = foreign_syntax(sql.text)
+    if foreign:
+        return None, [Diagnostic(location_of(model, foreign[0]), f"model '{model.name}': {foreign[1]}", foreign[2])]
     try:
         statements = [s for s in sqlglot.parse(sql.text, dialect=dialect) if s is not None]
+    except RecursionError:
+        return None, [Diagnostic(sql.location, f"model '{model.name}': its SQL nests too deeply to analyse", "split it into CTEs or upstream models")]
     except ParseError as error:
         return None, [_parse_diagnostic(model, error)]
     except SqlglotError as error:
-        return None, [Diagnostic(sql.location, f"model '{model.name}': cannot read its SQL: {error}")]
+        return None, [
+            Diagnostic(sql.location, f"model '{model.name}': cannot read its SQL: {error}", "check its quotes: a string or quoted name may be left open")
+        ]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         found = "several statements" if len(statements) > 1 else f"a {type(statements[0]).__name__.upper()} statement" if statements else "nothing"
         return None, [
@@ -47,15 +118,19 @@ def parse(model: Model, dialect: str) -> tuple[exp.Query | None, list[Diagnostic
     return statements[0], []
 
 
-def parse_condition(text: str, dialect: str) -> exp.Expression | None:
-    """A contract `check`: one boolean expression, no statements, no subqueries."""
+def parse_condition(text: str, dialect: str) -> tuple[exp.Expression | None, str]:
+    """A contract `check`: one boolean expression over the row, or None and why it is not one."""
+    if too_large(text):
+        return None, f"it {too_large(text)}"
     try:
         parsed = sqlglot.parse_one(text, dialect=dialect, into=exp.Condition)
-    except SqlglotError:
-        return None
-    if isinstance(parsed, (exp.Query, exp.Column)) or parsed.find(exp.Query):
-        return None
-    return parsed
+    except (SqlglotError, RecursionError):
+        return None, "it is not a SQL condition"
+    if isinstance(parsed, exp.Query) or parsed.find(exp.Query):
+        return None, "it holds a subquery: a check tests one row, and cross-table checks are not supported"
+    if isinstance(parsed, exp.Column):
+        return None, "it is a bare column, not a condition"
+    return parsed, ""
 
 
 def _parse_diagnostic(model: Model, error: ParseError) -> Diagnostic:
@@ -176,9 +251,9 @@ def unsupported_in(query: exp.Query, dialect: str) -> list[str]:
     return list(dict.fromkeys(generator.unsupported_messages))
 
 
-def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...]] | None:
+def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...], list[list]] | None:
     """Output column names and inferred types (None when not inferable: `SELECT *` is expanded from the
-    known schemas) and the typed calls; None when sqlglot cannot type the query."""
+    known schemas), the typed calls and the unresolved columns; None when sqlglot cannot type the query."""
     copy = query.copy()
     for index, node in enumerate(typed_call_nodes(copy)):
         node.meta["meshgen_call"] = index
@@ -198,10 +273,67 @@ def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "")
             quote_identifiers=False,
             identify=False,
         )
+        unresolved = unresolved_columns(qualified, schema)
         annotated = annotate_types(qualified, schema=mapping, dialect=dialect)
     except SqlglotError:
         return None
-    return _output(annotated, dialect), _typed_calls(annotated, dialect, text)
+    return _output(annotated, dialect), _typed_calls(annotated, dialect, text), unresolved
+
+
+def exactly_typed_outputs(query: exp.Query) -> list[str]:
+    """Output columns whose type every engine computes the same way: a CAST to a type, or a COUNT (bigint)."""
+    return [
+        select.alias_or_name
+        for select in query.selects
+        if isinstance(select.unalias(), (exp.Cast, exp.Count)) and not isinstance(select.unalias(), exp.TryCast)
+    ]
+
+
+def unnamed_outputs(query: exp.Query) -> list[int]:
+    """Offsets of output expressions without a name (`SELECT a + 1`): each engine would invent a different one."""
+    return [
+        _offset_of(select)
+        for select in query.selects
+        if not isinstance(select, (exp.Alias, exp.Column, exp.Star)) and not select.alias
+    ]
+
+
+def _offset_of(node: exp.Expression) -> int:
+    for inner in node.walk():
+        start = inner.meta.get("start") if hasattr(inner, "meta") else None
+        if start is not None:
+            return start
+    return 0
+
+
+def unresolved_columns(qualified: exp.Query, schema: Schema) -> list[list]:
+    """Columns that no table read has, or that several have: [name, offset, tables having it, closest name].
+
+    Only when every table the query reads has known columns; else nothing is claimed.
+    """
+    if all(column.table for column in qualified.find_all(exp.Column)):
+        return []  # qualify placed every column: the common case, one walk
+    ctes = {cte.alias_or_name for cte in qualified.find_all(exp.CTE)}
+    for table in qualified.find_all(exp.Table):
+        known = table.db in schema and table.name in schema[table.db]
+        if not known and not (not table.db and table.name in ctes):
+            return []
+    found: list[list] = []
+    seen: set[int] = set()
+    for scope in traverse_scope(qualified):
+        if not isinstance(scope.expression, exp.Select) or scope.pivots:
+            continue
+        candidates = list(scope.unqualified_columns)
+        if not scope.is_correlated_subquery:
+            candidates += scope.external_columns
+        for column in candidates:
+            if id(column) in seen:
+                continue
+            seen.add(id(column))
+            having = sorted(f"{db}.{t}" for db, tables in schema.items() for t, cols in tables.items() if column.name in cols)
+            everything = {c for tables in schema.values() for cols in tables.values() for c in cols}
+            found.append([column.name, column.this.meta.get("start", 0), having, closest(column.name, everything) or ""])
+    return found
 
 
 def _output(annotated: exp.Query, dialect: str) -> tuple[OutputColumn, ...] | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Mapping
 
 from sqlglot import exp
 
-from ..errors import Diagnostic, did_you_mean
+from ..errors import Diagnostic, did_you_mean, shown
 from ..ir import Model, Spec
 from ..semantics import portability
 from ..semantics.types import type_class, valid_type
@@ -22,7 +23,7 @@ def type_errors(spec: Spec) -> list[Diagnostic]:
     dialect = spec.project.dialect
     errors = [
         Diagnostic(
-            contract.location,
+            column.location if column.location.line else contract.location,
             f"contract '{contract.name}': column '{column.name}' has unknown type '{column.type}'",
             f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
         )
@@ -30,6 +31,16 @@ def type_errors(spec: Spec) -> list[Diagnostic]:
         for column in contract.columns
         if not valid_type(column.type, dialect)
     ]
+    errors.extend(
+        Diagnostic(
+            column.location if column.location.line else source.location,
+            f"source '{source.name}': column '{column.name}' has unknown type '{column.type}'",
+            f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
+        )
+        for source in spec.sources
+        for column in source.columns
+        if not valid_type(column.type, dialect)
+    )
     errors.extend(
         Diagnostic(
             model.location,
@@ -42,6 +53,39 @@ def type_errors(spec: Spec) -> list[Diagnostic]:
     return errors
 
 
+def column_errors(spec: Spec, problems: Mapping[str, dict]) -> list[Diagnostic]:
+    """Columns no table read has (or several have), and output columns without a name or with the name of another."""
+    errors = []
+    for name, found in problems.items():
+        model = spec.model(name)
+        for column, offset, having, nearest in found.get("unresolved", ()):
+            if len(having) > 1:
+                message = f"model '{name}': column '{column}' is ambiguous: {', '.join(having)} all have it"
+                hint = f"qualify it with the table or its alias, e.g. {having[0].split('.')[1]}.{column}"
+            else:
+                message = f"model '{name}': no table it reads has a column '{column}'"
+                hint = f"did you mean '{nearest}'?" if nearest else "declare the column on the source, or check the table it comes from"
+            errors.append(Diagnostic(sqlmod.location_of(model, offset), message, hint))
+        for offset in found.get("unnamed", ()):
+            errors.append(
+                Diagnostic(
+                    sqlmod.location_of(model, offset),
+                    f"model '{name}': an output column has no name",
+                    "name it with AS (`SELECT amount * 2 AS doubled`): each engine would invent a different name",
+                )
+            )
+        names = [c for c, _ in found.get("columns") or ()]
+        for duplicate in sorted({c for c in names if names.count(c) > 1}):
+            errors.append(
+                Diagnostic(
+                    model.sql.location,
+                    f"model '{name}': output column '{duplicate}' appears {names.count(duplicate)} times",
+                    "give each output column its own name with AS: a table cannot hold two columns of one name",
+                )
+            )
+    return errors
+
+
 def parsed_checks(spec: Spec, errors: list[Diagnostic]) -> dict[str, exp.Expression]:
     """Contract `check` expressions parsed: expression text -> AST; those that are no condition are refused."""
     checks: dict[str, exp.Expression] = {}
@@ -50,15 +94,15 @@ def parsed_checks(spec: Spec, errors: list[Diagnostic]) -> dict[str, exp.Express
             for constraint in column.constraints:
                 if constraint.kind != "check" or constraint.expression in checks:
                     continue
-                parsed = sqlmod.parse_condition(constraint.expression, spec.project.dialect)
+                parsed, why_not = sqlmod.parse_condition(constraint.expression, spec.project.dialect)
                 if parsed is not None:
                     checks[constraint.expression] = parsed
                     continue
                 errors.append(
                     Diagnostic(
-                        contract.location,
-                        f"contract '{contract.name}': check on '{column.name}' is not a SQL condition: {constraint.expression}",
-                        "write a boolean expression over the row, e.g. `amount >= 0`",
+                        column.location if column.location.line else contract.location,
+                        f"contract '{contract.name}': check on '{column.name}' is refused ({why_not}): {shown(constraint.expression)}",
+                        "write a boolean expression over the row's columns, e.g. `amount >= 0`",
                     )
                 )
     return checks
@@ -107,12 +151,16 @@ def capability_errors(spec: Spec, decisions: Mapping[str, Decision]) -> list[Dia
         unable = [g for g in gateways if not warehouse(g[0]).dbt_python]
         if unable:
             gateway_type, gateway, environment = unable[0]
+            pinned = decision.decided_by.kind == "pin"
+            placed = "is pinned to dbt by its `engine`" if pinned else f"is put on dbt by {decision.summary}"
             errors.append(
                 Diagnostic(
                     model.location,
-                    f"Python model '{model.name}' is put on dbt by {decision.summary}, but dbt cannot run "
+                    f"Python model '{model.name}' {placed}, but dbt cannot run "
                     f"Python models on gateway '{gateway}' ({gateway_type}) of environment '{environment}'",
-                    "pin it with `engine: sqlmesh`, or add a rule before that one sending Python models to sqlmesh",
+                    "set `engine: sqlmesh` on the model"
+                    if pinned
+                    else "pin it with `engine: sqlmesh`, or add a rule before that one sending Python models to sqlmesh",
                 )
             )
     return errors
@@ -148,6 +196,47 @@ def contract_errors(spec: Spec, outputs: Mapping[str, tuple[OutputColumn, ...] |
                     )
                 )
     return errors
+
+
+def exact_type_errors(spec: Spec, outputs: Mapping, problems: Mapping[str, dict], decisions: Mapping[str, Decision]) -> list[Diagnostic]:
+    """dbt enforces a contract's types exactly (integer is not bigint): refused where the SQL's type is certain.
+
+    Certain means a CAST or a COUNT; other inferred types are left to the family check,
+    as sqlglot's inference of widths is not every warehouse's.
+    """
+    errors = []
+    kinds = sorted({spec.gateway(env.gateway).type for env in spec.environments})
+    for model in spec.models:
+        if model.contract is None or model.sql is None or decisions[model.name].engine != "dbt" or not outputs.get(model.name):
+            continue
+        produced = {c.name: c.type for c in outputs[model.name]}
+        exact = set(problems.get(model.name, {}).get("exact", ()))
+        for column in model.contract.columns:
+            inferred = produced.get(column.name, "")
+            if column.name not in exact or not inferred or type_class(inferred, spec.project.dialect) != type_class(column.type, spec.project.dialect):
+                continue
+            differing = [k for k in kinds if _base_type(inferred, spec.project.dialect, k) != _base_type(column.type, spec.project.dialect, k)]
+            if differing:
+                errors.append(
+                    Diagnostic(
+                        column.location if column.location.line else model.location,
+                        f"model '{model.name}': column '{column.name}' is {inferred} in the SQL but {column.type} in the contract, "
+                        f"and dbt's enforced contract refuses the difference on {differing[0]}",
+                        f"CAST it in the SELECT (CAST(... AS {column.type.upper()})), or declare `{inferred}` in the contract",
+                    )
+                )
+    return errors
+
+
+@lru_cache(maxsize=None)
+def _base_type(type_text: str, dialect: str, kind: str) -> str:
+    """The type as the warehouse knows it, without its width (INT, BIGINT, DECIMAL)."""
+    from ..semantics.types import warehouse_type
+
+    try:
+        return exp.DataType.build(warehouse_type(type_text, dialect, kind), dialect=kind).this.name
+    except Exception:  # noqa: BLE001 - a type the warehouse cannot spell is reported elsewhere
+        return ""
 
 
 def unit_test_errors(spec: Spec, upstreams: Mapping[str, set[str]]) -> list[Diagnostic]:

@@ -2,10 +2,10 @@
 
 A build depends on the spec's bytes, the files the spec names (sql_file,
 seed_file) and meshgen itself (version, code, templates, schemas). After
-each build, the cache records a hash of those inputs and the size and mtime
+each build, the cache records a hash of those inputs and the stat and sha256
 of every file the build owns. The next build hashes the same inputs and stats
-the files: if everything matches, the output is byte-identical by
-construction and nothing is parsed, rendered or written. Only the standard
+the files, hashing those a stat cannot vouch for: if everything matches, the
+output is byte-identical by construction and nothing is parsed, rendered or written. Only the standard
 library is imported here, so this path stays close to the interpreter's
 start-up time.
 """
@@ -19,9 +19,10 @@ from pathlib import Path
 
 from .. import __version__
 from .resources import build_digest
+from .swap import TXN_DIR
 
 CACHE_FILE = ".meshgen/cache/build.json"
-_FORMAT = 1
+_FORMAT = 2  # 2: stats carry ctime and inode, every file its sha256, and the folders are recorded
 
 
 def _key(spec_path: Path, root: Path, inputs: list[str]) -> str | None:
@@ -38,38 +39,71 @@ def _key(spec_path: Path, root: Path, inputs: list[str]) -> str | None:
 
 
 def _stat(path: Path) -> list[int] | None:
+    """What a write changes: the size, mtime and, unlike mtime, a ctime that `touch -r` cannot restore."""
     try:
         info = path.stat()
     except OSError:
         return None
-    return [info.st_size, info.st_mtime_ns]
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _listing(folder: Path) -> str | None:
+    try:
+        return hashlib.sha256("\0".join(sorted(os.listdir(folder))).encode()).hexdigest()
+    except OSError:
+        return None
 
 
 def fresh(spec_path: Path, root: Path) -> int | None:
-    """The number of generated files when the last build is still exactly right, else None."""
+    """The number of generated files when the last build is still exactly right, else None.
+
+    A stat proves a file unchanged only when it was taken in an earlier clock
+    tick than the record: a file changed in the same tick as the record was
+    written could keep every stat field, so those files are hashed instead.
+    """
+    record_path = root / CACHE_FILE
+    if (root / TXN_DIR).exists():  # an interrupted build: the full path repairs it
+        return None
     try:
-        record = json.loads((root / CACHE_FILE).read_text(encoding="utf-8"))
+        recorded_at = record_path.stat().st_mtime_ns
+        record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if record.get("format") != _FORMAT or record.get("key") != _key(spec_path, root, record.get("inputs", [])):
         return None
-    files = record.get("files", {})
-    for path, stat in files.items():
-        if _stat(root / path) != stat:
+    for path, (stat, digest) in record.get("files", {}).items():
+        now = _stat(root / path)
+        if now != stat:
+            return None
+        if now[2] >= recorded_at and _digest(root / path) != digest:
+            return None
+    for path, (stat, listing) in record.get("folders", {}).items():  # a file added beside them (a leftover) changes these
+        now = _stat(root / path)
+        if now != stat or (now[2] >= recorded_at and _listing(root / path) != listing):
             return None
     return record.get("generated", 0)
 
 
-def save(spec_path: Path, root: Path, inputs: list[str], generated: list[str], bookkeeping: list[str]) -> None:
-    """Record the inputs' hash and the stats of the generated and bookkeeping files just written."""
+def save(spec_path: Path, root: Path, inputs: list[str], generated: dict[str, str], bookkeeping: list[str]) -> None:
+    """Record the inputs' hash, and the stat and sha256 of the generated (path -> sha256) and bookkeeping files."""
     key = _key(spec_path, root, inputs)
     if key is None:
         return
-    files = {path: _stat(root / path) for path in sorted(generated + bookkeeping)}
-    if any(stat is None for stat in files.values()):
+    hashes = dict(generated)
+    hashes.update((path, _digest(root / path)) for path in bookkeeping)
+    files = {path: (_stat(root / path), hashes[path]) for path in sorted(hashes)}
+    folders = {folder: (_stat(root / folder), _listing(root / folder)) for folder in sorted({os.path.dirname(path) for path in hashes} - {""})}
+    if any(stat is None or digest is None for stat, digest in list(files.values()) + list(folders.values())):
         return
     target = root / CACHE_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(target.name + ".tmp")
-    temp.write_text(json.dumps({"format": _FORMAT, "key": key, "inputs": inputs, "generated": len(generated), "files": files}), encoding="utf-8")
+    temp.write_text(json.dumps({"format": _FORMAT, "key": key, "inputs": inputs, "generated": len(generated), "files": files, "folders": folders}), encoding="utf-8")
     os.replace(temp, target)

@@ -191,7 +191,7 @@ def build(
     force: bool = False,
     use_cache: bool = False,
 ) -> BuildResult:
-    from . import cache, writer
+    from . import cache, swap, writer
     from .memo import Memo
 
     root = (out or spec_path.parent).resolve()
@@ -202,13 +202,16 @@ def build(
     memo = Memo.load(root) if use_cache and not force else Memo()
     with fewer_collections():
         spec, files = analyze_and_emit(resolve_spec(spec_path, display, memo, root), memo)
-    plan = writer.plan(root, files, generated_patterns(spec, files))
-    if not check:
-        if not force:
-            writer.refuse_unsafe(plan)
-        if plan.stale:
-            writer.apply(plan)
-    if use_cache and not check:  # --check writes nothing, not even the cache
-        memo.save(root)
-        cache.save(spec_path, root, spec_inputs(spec), list(plan.manifest), [writer.MANIFEST, writer.GITATTRIBUTES])
+    with swap.locked(root, shared=check):  # one writer per output root; --check reads a settled tree
+        if not check:
+            swap.recover(root)  # an interrupted build is finished first (--check only reports it)
+        plan = writer.plan(root, files, generated_patterns(spec, files))
+        if not check:
+            if not force:
+                writer.refuse_unsafe(plan)
+            if plan.stale:
+                writer.apply(plan)
+        if use_cache and not check:  # --check writes nothing, not even the cache
+            memo.save(root)
+            cache.save(spec_path, root, spec_inputs(spec), plan.manifest, [writer.MANIFEST, writer.GITATTRIBUTES])
     return BuildResult(spec=spec, plan=plan, root=root)

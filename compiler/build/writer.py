@@ -3,8 +3,8 @@
 It owns what it wrote: `.meshgen/manifest.json` records path -> sha256 of
 every generated file. From that record it knows which files it may replace
 or delete, which were edited by hand, and which it never wrote (and so must
-not touch). Writes are staged next to their targets and swapped in at the
-end; if anything fails, what was swapped is rolled back.
+not touch). Writes go through swap.py: all of them or none, even when the
+process is killed midway.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from typing import Iterable
 
 from ..errors import Diagnostic, Location, MeshgenError
 from ..targets.files import GeneratedFile
+from . import swap
 
 MANIFEST = ".meshgen/manifest.json"
 GITATTRIBUTES = ".gitattributes"
@@ -45,10 +48,12 @@ class WritePlan:
     foreign: list[str] = field(default_factory=list)
     manifest: dict[str, str] = field(default_factory=dict)
     manifest_changed: bool = False
+    leftovers: list[str] = field(default_factory=list)  # staged files left behind, removed by the next write
+    interrupted: bool = False  # an interrupted build's journal is waiting (seen by --check, which repairs nothing)
 
     @property
     def stale(self) -> bool:
-        return bool(self.changes or self.hand_edited or self.manifest_changed)
+        return bool(self.changes or self.hand_edited or self.manifest_changed or self.leftovers or self.interrupted)
 
     @property
     def written(self) -> list[str]:
@@ -104,8 +109,30 @@ def gitattributes_text(existing: str | None, patterns: list[str]) -> str:
     return "\n".join(lines + ([""] if lines else []) + block) + "\n"
 
 
+def refuse_escapes(root: Path, paths: Iterable[str]) -> None:
+    """Every file written or deleted stays inside the output root once symlinks are resolved."""
+    real_root = root.resolve()
+    escaping = []
+    for folder in sorted({PurePosixPath(p).parent for p in paths}):
+        probe = root / folder
+        while not probe.exists() and probe != root:
+            probe = probe.parent
+        if ".." in folder.parts or folder.is_absolute() or not probe.resolve().is_relative_to(real_root):
+            escaping.append(folder.as_posix())
+    if escaping:
+        raise MeshgenError(
+            Diagnostic(
+                Location(folder),
+                "output folder leads outside the output root (a symbolic link or `..`); nothing was written",
+                "replace the link with a real folder, or point the output at a folder of the project",
+            )
+            for folder in escaping
+        )
+
+
 def plan(root: Path, files: list[GeneratedFile], generated_patterns: list[str]) -> WritePlan:
     previous = _load_manifest(root)
+    refuse_escapes(root, [f.path for f in files] + list(previous))
     result = WritePlan(root=root)
     wanted = {f.path: f.text for f in files}
     for path, text in sorted(wanted.items()):
@@ -135,6 +162,8 @@ def plan(root: Path, files: list[GeneratedFile], generated_patterns: list[str]) 
     if attributes_new != attributes_old:
         result.changes.append(FileChange(GITATTRIBUTES, attributes_new, attributes_old))
     result.manifest_changed = result.manifest != previous or not (root / MANIFEST).exists()
+    result.leftovers = leftover_temps(root, list(wanted) + list(previous))
+    result.interrupted = swap.pending(root)
     return result
 
 
@@ -160,93 +189,65 @@ def refuse_unsafe(result: WritePlan) -> None:
 
 
 def apply(result: WritePlan) -> None:
-    """Swap every change in; on any failure, put back what was there."""
+    """Swap every change in as one (see swap.py); on an error here, put back what was there."""
     root = result.root
     changes = list(result.changes)
     if result.manifest_changed:
-        old = _read(root / MANIFEST)
-        changes.append(FileChange(MANIFEST, manifest_text(result.manifest), old))
-    staged: list[tuple[FileChange, Path]] = []
-    created_dirs: list[Path] = []
+        changes.append(FileChange(MANIFEST, manifest_text(result.manifest), _read(root / MANIFEST)))
     try:
-        for change in changes:
-            if change.new is None:
-                continue
-            target = root / change.path
-            created_dirs.extend(_make_parents(target.parent))
-            temp = target.with_name(f".{target.name}.meshgen-tmp")
-            with open(temp, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(change.new)
-            staged.append((change, temp))
+        txn, entries = swap.commit(root, [(c.path, c.new) for c in changes])
     except OSError as exc:
-        _discard(staged, created_dirs)
+        swap.discard(root, tidy=True)
         raise _write_error(exc) from None
-    done: list[FileChange] = []
+    done: list[str] = []
     try:
-        for change, temp in staged:
-            os.replace(temp, root / change.path)
-            done.append(change)
-        for change in changes:
-            if change.new is None:
-                (root / change.path).unlink()
-                done.append(change)
+        swap.replay(root, txn, entries, done)
     except OSError as exc:
-        _rollback(root, done)
-        _discard([s for s in staged if s[0] not in done], created_dirs)
-        raise _write_error(exc) from None
-    for change in changes:
-        if change.new is None:
-            _prune_empty(root / change.path, root)
-
-
-def _make_parents(folder: Path) -> list[Path]:
-    """Create the folder; return the folders that did not exist (the output root and above included), to remove on failure."""
-    missing = []
-    probe = folder
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    if missing:
-        folder.mkdir(parents=True, exist_ok=True)
-    return missing
-
-
-def _discard(staged: list[tuple[FileChange, Path]], created_dirs: list[Path]) -> None:
-    for _, temp in staged:
-        temp.unlink(missing_ok=True)
-    for folder in created_dirs:  # deepest first: _make_parents lists them that way
         try:
-            folder.rmdir()
+            _rollback(root, [c for c in changes if c.path in set(done)])
         except OSError:
-            pass
+            raise _write_error(exc, "the change is half applied; the next `meshgen build` completes it") from None
+        swap.discard(root, tidy=True)
+        raise _write_error(exc) from None
+    swap.discard(root)
+    for path in result.leftovers:
+        (root / path).unlink(missing_ok=True)
 
 
 def _rollback(root: Path, done: list[FileChange]) -> None:
+    """Put back the old texts held in memory; if that fails too, the journal stays for the next build to replay."""
     for change in reversed(done):
         target = root / change.path
         if change.old is None:
             target.unlink(missing_ok=True)
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(change.old, encoding="utf-8", newline="\n")
 
 
-def _prune_empty(path: Path, root: Path) -> None:
-    folder = path.parent
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
+def leftover_temps(root: Path, paths: Iterable[str]) -> list[str]:
+    """Staged files an older meshgen (or a killed one) left next to generated files."""
+    found = []
+    for folder in sorted({(root / p).parent for p in paths}):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        found.extend((folder / n).relative_to(root).as_posix() for n in names if n.endswith(".meshgen-tmp"))
+    return sorted(found)
 
 
-def _write_error(exc: OSError) -> MeshgenError:
+def _write_error(exc: OSError, outcome: str = "nothing was changed") -> MeshgenError:
     where = exc.filename or "output folder"
-    return MeshgenError(
-        [Diagnostic(Location(str(where)), f"cannot write: {exc.strerror}", "nothing was changed; check permissions and free space")]
-    )
+    return MeshgenError([Diagnostic(Location(str(where)), f"cannot write: {exc.strerror}", f"{outcome}; check permissions and free space")])
 
 
 def describe_stale(result: WritePlan, max_diff_lines: int = 200) -> str:
     """What `build --check` prints: each stale file, and a bounded unified diff."""
     lines = []
+    if result.interrupted:
+        lines.append("interrupted: an earlier build stopped midway; `meshgen build` finishes it")
+    lines.extend(f"left behind: {path}" for path in result.leftovers)
     for path in result.hand_edited:
         lines.append(f"edited by hand: {path}")
     for change in result.changes:

@@ -70,7 +70,10 @@ def _handles_errors(command: Callable) -> Callable:
             typer.echo(error.render(), err=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
-            raise
+            from ..errors import EXIT_INTERRUPTED
+
+            typer.echo("meshgen: interrupted (an interrupted build is finished or undone by the next one)", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:  # noqa: BLE001 - the last line of defence
             if _is_cli_signal(error):
                 raise

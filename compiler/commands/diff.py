@@ -6,6 +6,7 @@ What counts as breaking is decided in `analysis/changes.py`.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 import tarfile
 import tempfile
 from io import BytesIO
@@ -55,8 +56,8 @@ def load_base(spec_path: Path, base: str, missing_ok: bool = False) -> Spec | No
             raise fail(Location(base), f"{spec_path.name} does not exist at git ref '{base}'", "pass --base with a ref where the spec exists")
         try:
             return load(old, f"{base}:{spec_path.name}")
-        except MeshgenError as error:
-            raise fail(Location(base), f"the spec at '{base}' is invalid:\n{error.render()}") from None
+        except MeshgenError as error:  # its own diagnostics, each said to be the base's
+            raise MeshgenError(replace(d, message=f"(the spec at '{base}') {d.message}") for d in error.diagnostics) from None
 
 
 def repository_path(spec_path: Path) -> str:

@@ -9,6 +9,7 @@ meshgen's own.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shlex
 import shutil
 import subprocess
@@ -16,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import Location, fail
-from ..execution import install_hint
+from ..errors import Location, fail, shown
+from ..execution import database_path, install_hint
 from ..ir import Environment, Spec
 from ..warehouses import Warehouse, warehouse
 
@@ -83,4 +84,29 @@ def check_engines(spec: Spec, env: Environment, engines: Iterable[str]) -> None:
     if missing:
         drivers = "drivers" if len(missing) > 1 else "driver"
         message = f"environment '{env.name}' runs on {facts.name}: install its {drivers} with pip install {shlex.join(missing)}"
-        raise fail(Location(spec.project.spec_file), message)
+        raise fail(Location(spec.project.spec_file), message)  # one line: the message is the fix
+
+
+def check_warehouse_free(spec: Spec, root: Path, env: Environment) -> None:
+    """A DuckDB file another process holds open for writing stops everything before stage 1, in one line."""
+    if spec.gateway(env.gateway).type != "duckdb":
+        return
+    database = root / database_path(spec, env)
+    if not database.exists():
+        return
+    try:
+        import duckdb
+    except ImportError:
+        return
+    try:
+        duckdb.connect(str(database), read_only=True).close()
+    except duckdb.Error as error:
+        if "lock" not in str(error).lower():
+            raise fail(Location(database_path(spec, env)), f"cannot open the warehouse: {shown(str(error))}", "check the file is a DuckDB database") from None
+        holder = re.search(r"PID (\d+)", str(error))
+        by = f" (process {holder.group(1)})" if holder else ""
+        raise fail(
+            Location(database_path(spec, env)),
+            f"the warehouse file is locked by another process{by}; nothing was run",
+            "DuckDB has one writer: wait for that process (an engine, a notebook, a DuckDB shell) to finish or close it, then run again",
+        ) from None

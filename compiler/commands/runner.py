@@ -28,7 +28,7 @@ from typing import Callable
 
 from .. import schedule
 from ..analysis.stages import Stage
-from ..errors import Location, fail
+from ..errors import EXIT_INTERRUPTED, Location, fail, shown
 from ..execution import (
     Prerequisite,
     database_path,
@@ -50,7 +50,7 @@ from ..ir import Environment, Spec
 from ..warehouses import Warehouse, warehouse
 from ..model_results import BLOCKED, ENDED_BADLY, FAILED, NOT_DUE, NOT_RUN, SUCCESS, Outcome, dbt_outcomes, failed_wholesale, sqlmesh_outcomes
 from ..semantics.checks import named_checks
-from .engines import check_engines, tool_path
+from .engines import check_engines, check_warehouse_free, tool_path
 from .progress import Progress, model_line
 
 Echo = Callable[[str], None]
@@ -197,11 +197,14 @@ def check_prerequisites(spec: Spec, root: Path, env: Environment, stage: Stage, 
     database = root / database_path(spec, env)
     if not database.exists():
         return f"the database {database_path(spec, env)} does not exist yet (missing: {checks[0].table})"
-    with duckdb.connect(str(database), read_only=True) as connection:
-        for check in checks:
-            problem = _check(connection, check)
-            if problem:
-                return problem
+    try:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            for check in checks:
+                problem = _check(connection, check)
+                if problem:
+                    return problem
+    except duckdb.Error as error:  # locked by another process since the run started, most likely
+        return f"cannot read the warehouse {database_path(spec, env)} to check prerequisites: {shown(str(error).splitlines()[0])}"
     return ""
 
 
@@ -435,6 +438,7 @@ def execute(
     stages = selected_stages(spec, select)
     # A partial deploy (--select) promotes its models stage by stage, as before.
     switch = deploy_switch(spec, env, name, at) if verb == "deploy" and not select else None
+    after = None
     if verb == "deploy":
         steps = deploy_steps(spec, stages, env, name, at, staged=switch is not None)
     else:
@@ -446,8 +450,32 @@ def execute(
     if dry_run:
         echo(describe(spec, env, verb, steps, name, at, switch))
         return 0
-    check_engines(spec, env, (step.stage.engine for step in steps if step.commands))
+    switch_tools = [command[0] for commands in ((switch.begin, switch.finish, switch.rollback) if switch else ()) for command in commands]
+    check_engines(spec, env, [step.stage.engine for step in steps if step.commands] + switch_tools)
+    check_warehouse_free(spec, root, env)
     progress = Progress(echo, live)
+    try:
+        return _execute_steps(spec, root, verb, env, name, stages, steps, switch, after, at, echo, progress, report)
+    except KeyboardInterrupt:
+        echo(f"meshgen: interrupted; {_interrupted_state(verb, switch)}")
+        if switch:
+            roll_back(root, env, name, switch, at, warehouse(spec.gateway(env.gateway).type), echo)
+        return EXIT_INTERRUPTED
+
+
+def _interrupted_state(verb: str, switch: Switch | None) -> str:
+    if switch:
+        return "the environment was not switched over: its tables are as they were before this deploy"
+    return (
+        "the stages reported done above are applied; the stage that was running may have applied some of its "
+        f"models (each engine applies a model as a whole): run `meshgen {verb}` again to finish"
+    )
+
+
+def _execute_steps(
+    spec: Spec, root: Path, verb: str, env: Environment, name: str, stages: list[Stage], steps: list[Step], switch: Switch | None,
+    after: datetime | None, at: datetime, echo: Echo, progress: Progress, report: Path | None,
+) -> int:
     started = time.monotonic()
     echo(f"{spec.project.name}: {verb} {env.name}, execution time {format_time(at)}")
     if verb == "run":

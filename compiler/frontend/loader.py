@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Diagnostic, Location, MeshgenError, fail
+from ..errors import Diagnostic, Location, MeshgenError, escaped, fail
 
 # libyaml's parser is about 6x faster than the pure-Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,14 +62,53 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# Aliases share a node, so a few lines can stand for billions of nodes (a "billion laughs"
+# bomb); nesting that deep would exhaust the stack. Both limits are far above real specs.
+MAX_ALIAS_NODES = 50_000
+MAX_DEPTH = 50
+
+
+class _TooLarge(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+
+
 class _Builder:
     def __init__(self, spec: LoadedSpec, loader: yaml.BaseLoader):
         self.spec = spec
         self.loader = loader
         self.errors: list[Diagnostic] = []
         self._active: set[int] = set()
+        self._built: set[int] = set()  # collection nodes seen: seeing one again is an alias
+        self._in_alias = 0
+        self._alias_nodes = 0
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
+        self._count(node, path)
+        if not isinstance(node, yaml.ScalarNode) and id(node) in self._built and id(node) not in self._active:
+            self._in_alias += 1
+            try:
+                return self._build(node, path)
+            finally:
+                self._in_alias -= 1
+        self._built.add(id(node))
+        return self._build(node, path)
+
+    def _count(self, node: yaml.Node, path: JsonPath) -> None:
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(Diagnostic(Location(self.spec.display, *_mark(node)), f"the spec nests more than {MAX_DEPTH} levels deep", "flatten the structure; no key of a spec is that deep"))
+        if self._in_alias:
+            self._alias_nodes += 1
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                raise _TooLarge(
+                    Diagnostic(
+                        Location(self.spec.display, *_mark(node)),
+                        f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} values",
+                        "an anchor reused inside other reused anchors multiplies; write the values out, or reuse smaller anchors",
+                    )
+                )
+
+    def _build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.spec.positions[path] = _mark(node)
         if isinstance(node, yaml.ScalarNode):
             if node.style in ("|", ">"):
@@ -97,7 +136,11 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(
-                    Diagnostic(Location(self.spec.display, *_mark(key_node)), "mapping keys must be plain names")
+                    Diagnostic(
+                        Location(self.spec.display, *_mark(key_node)),
+                        "mapping keys must be plain names",
+                        "write each key as a word (`name: value`); YAML's complex keys (`? [a, b]`) are not part of a spec",
+                    )
                 )
                 continue
             self.spec.key_positions[path + (key_node.value,)] = _mark(key_node)
@@ -131,10 +174,14 @@ def load_spec_text(text: str, path: Path, display: str) -> LoadedSpec:
             raise fail(Location(display, 1, 1), "the spec is empty", "start from `meshgen init`")
         builder = _Builder(spec, loader)
         spec.data = builder.build(root, ())
+    except _TooLarge as exc:
+        raise MeshgenError([exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
-        raise _yaml_error(exc, display) from None
+        raise _yaml_error(exc, display, text) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control characters)
+        raise _reader_error(exc, text, display) from None
     except yaml.YAMLError as exc:  # errors without a position
-        raise fail(Location(display), f"invalid YAML: {exc}") from None
+        raise fail(Location(display), f"invalid YAML: {exc}", "check the file is a YAML mapping") from None
     finally:
         loader.dispose()
     if builder.errors:
@@ -151,7 +198,7 @@ def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
     except IsADirectoryError:
         raise fail(Location(display), "is a directory, not a spec file", f"pass {display}/meshgen.yaml") from None
     except OSError as exc:
-        raise fail(Location(display), f"cannot read the spec: {exc.strerror}") from None
+        raise fail(Location(display), f"cannot read the spec: {exc.strerror}", "check the file's permissions") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -160,7 +207,25 @@ def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
     return load_spec_text(text, path, display)
 
 
-def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> MeshgenError:
+def _reader_error(exc: yaml.reader.ReaderError, text: str, display: str) -> MeshgenError:
+    position = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
+    line = text.count("\n", 0, position) + 1
+    col = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return fail(
+        Location(display, line, col),
+        f"the spec holds the character {escaped(character)!s}, which YAML does not allow",
+        "remove it; write control characters in a double-quoted string as escapes (\"\\t\", \"\\u001b\")",
+    )
+
+
+def _char_at(text: str, mark) -> str:
+    lines = text.split("\n")
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    return line[mark.column] if mark.column < len(line) else ""
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, display: str, text: str = "") -> MeshgenError:
     mark = exc.problem_mark or exc.context_mark
     if exc.context_mark and (exc.context or "").startswith("while scanning a simple key"):
         mark = exc.context_mark  # the key missing its colon, not the end of the block
@@ -170,7 +235,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> MeshgenError:
     if exc.context:
         message += f" ({exc.context})"
     hint = "check the indentation and that every `key: value` has a space after the colon"
-    if "tab" in problem:
+    if "tab" in problem or (mark and _char_at(text, mark) == "\t"):
         hint = "YAML indentation must use spaces, not tabs"
     elif "could not determine a constructor" in problem:
         hint = "custom YAML tags (`!something`) are not allowed in a spec"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..errors import Diagnostic, did_you_mean
+from ..errors import Diagnostic, did_you_mean, shown
 from .loader import JsonPath, LoadedSpec
 from ..build.resources import schema_path
 
@@ -158,7 +158,7 @@ def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:
     schema = error.schema if isinstance(error.schema, dict) else {}
 
     def at(where: JsonPath, message: str, hint: str = "", key: bool = False) -> Diagnostic:
-        return Diagnostic(spec.location(where, at_key=key), message, hint, format_path(where), phase=0)
+        return Diagnostic(spec.location(where, at_key=key), message, hint or _described(schema), format_path(where), phase=0)
 
     if _is_secret(path):
         yield at(
@@ -187,7 +187,7 @@ def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:
         expected = expected if isinstance(expected, list) else [expected]
         names = dict(_TYPE_NAMES, object="`{env: NAME}`") if "env" in schema.get("required", ()) else _TYPE_NAMES
         wanted = " or ".join(names.get(t, t) for t in expected)
-        yield at(path, f"{_describe(path)} must be {wanted}, not {_type_of(error.instance)}")
+        yield at(path, f"{_describe(path)} must be {wanted}, not {_type_of(error.instance)}", _unquote_hint(error.instance, expected))
     elif kind == "enum":
         options = [str(v) for v in error.validator_value]
         value = error.instance
@@ -197,17 +197,56 @@ def _translate(error, spec: LoadedSpec) -> Iterator[Diagnostic]:
             did_you_mean(str(value), options, "values") if isinstance(value, str) else "",
         )
     elif kind == "const":
-        yield at(path, f"{_describe(path)} must be {json.dumps(error.validator_value)}, not {_short(error.instance)}")
+        yield at(
+            path,
+            f"{_describe(path)} must be {json.dumps(error.validator_value)}, not {_short(error.instance)}",
+            f"this meshgen reads spec language version {json.dumps(error.validator_value)}; write `{path[-1] if path else 'meshgen'}: {json.dumps(error.validator_value)}`"
+            " (or install the meshgen release that reads yours)",
+        )
     elif kind == "pattern":
         reason = schema.get("patternErrorMessage") or f"must match {error.validator_value}"
+        suggestion = _pattern_suggestion(str(error.instance), error.validator_value)
+        hint = f"did you mean '{suggestion}'?" if suggestion else ""
         if "propertyNames" in error.schema_path:  # a bad key: point at the key itself
-            yield at(path + (error.instance,), f"name '{error.instance}' in {_describe(path)} {reason}", key=True)
+            yield at(path + (error.instance,), f"name {_short(error.instance)} in {_describe(path)} {reason}", hint or _NAME_HINT, key=True)
         else:
-            yield at(path, f"{_describe(path)} {_short(error.instance)} {reason}")
+            yield at(path, f"{_describe(path)} {_short(error.instance)} {reason}", hint)
     elif kind in ("minItems", "minProperties", "minLength"):
         yield at(path, f"{_describe(path)} must not be empty" if error.validator_value == 1 else _plain(error, path))
     else:
         yield at(path, _plain(error, path))
+
+
+_NAME_HINT = "names are lowercase so they mean the same on every warehouse: letters, digits and underscores, not starting with a digit"
+
+
+def _described(schema: dict) -> str:
+    """The fallback hint: what the schema says the key is."""
+    described = schema.get("description", "") if isinstance(schema, dict) else ""
+    return f"expected: {described}" if described else "see `meshgen schema` for what this key takes"
+
+
+def _unquote_hint(value: Any, expected: list) -> str:
+    """A number or boolean written as a quoted string: say so."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    if ("integer" in expected and text.lstrip("-").isdigit()) or (text.lower() in ("true", "false") and "boolean" in expected):
+        return f"write {text.lower() if 'boolean' in expected else text} without quotes"
+    return ""
+
+
+def _pattern_suggestion(value: str, pattern: str) -> str:
+    """The value made to fit a name pattern (lowercased, other characters as underscores), if that is enough."""
+    import re
+
+    if not pattern.startswith("^[a-z"):  # only names are worth correcting
+        return ""
+
+    fixed = re.sub(r"[^a-z0-9_.]+", "_", value.strip().lower()).strip("_")
+    parts = fixed.split(".")
+    candidates = [fixed, ".".join(parts[:2]), "_".join(parts)]
+    return next((c for c in candidates if c and c != value and re.search(pattern, c)), "")
 
 
 def _plain(error, path: JsonPath) -> str:
@@ -240,5 +279,5 @@ def _type_of(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}'"
-    return text if len(text) <= 60 else text[:57] + "...'"
+    text = repr(value) if not isinstance(value, str) else f"'{shown(value)}'"
+    return text if len(text) <= 70 else text[:67] + "...'"

@@ -48,16 +48,19 @@ def read(text: str) -> SeedTable:
     try:
         lines = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
-        raise SeedError(f"not a readable CSV file: {error}") from None
+        raise SeedError(f"not a readable CSV file: {error}", "save it as comma-separated values, quoting fields that hold commas or quotes") from None
     lines = [line for line in lines if line]
     if not lines:
         raise SeedError("the file is empty", "the first line names the columns")
     header = tuple(name.strip() for name in lines[0])
     if len(set(header)) != len(header) or not all(header):
-        raise SeedError(f"the header has empty or repeated column names: {', '.join(header)}")
+        raise SeedError(f"the header has empty or repeated column names: {', '.join(header)}", "give every column of the first line its own name")
     for number, line in enumerate(lines[1:], start=2):
         if len(line) != len(header):
-            raise SeedError(f"line {number} has {len(line)} fields; the header has {len(header)}")
+            raise SeedError(
+                f"line {number} has {len(line)} fields; the header has {len(header)}",
+                "every line needs one field per column; quote a field that holds a comma",
+            )
         for column, value in zip(header, line):
             if value.strip().lower() in _DBT_NULLS:
                 raise SeedError(

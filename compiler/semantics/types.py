@@ -42,8 +42,12 @@ def type_class(sql_type: str, dialect: str) -> str:
 
 @lru_cache(maxsize=None)
 def valid_type(sql_type: str, dialect: str) -> bool:
+    """A type the dialect knows, written whole: `DataType.build` alone reads `int int` as INT and `array<` as ARRAY."""
+    import sqlglot
+
     try:
         dtype = exp.DataType.build(sql_type, dialect=dialect)
+        sqlglot.parse_one(f"CAST(NULL AS {sql_type})", read=dialect)
     except (SqlglotError, ValueError):
         return False
     return dtype.this not in (exp.DataType.Type.USERDEFINED, exp.DataType.Type.UNKNOWN)

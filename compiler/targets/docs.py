@@ -9,14 +9,14 @@ from posixpath import join
 from .files import GeneratedFile
 from ..ir import Spec
 from .lineage import render_graph
-from .render import render
+from .render import render, visible
 
 if TYPE_CHECKING:
     from ..build.memo import Memo
 
 
 def _markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return " ".join(visible(text).replace("|", "\\|").split())
 
 
 def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:

@@ -8,6 +8,7 @@ from the spec cannot break the generated file.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,32 @@ if TYPE_CHECKING:  # Jinja is imported on the first render: `meshgen validate` i
     import jinja2
 
 
+# Characters a text file should not carry raw: controls but newline and tab (a carriage return too:
+# Python, and so SQLMesh, reads it as a newline), DEL and C1. Unicode's line separators stay: a SQL
+# literal holds them exactly, and no reader of these files breaks a line there.
+_RAW_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Where a language has no escapes (a SQL literal, Markdown), control characters spelled out (`\\x1b`)."""
+    return _RAW_UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def sql_string(value: Any) -> str:
-    """A SQL string literal in standard syntax: quotes doubled."""
-    return "'" + str(value).replace("'", "''") + "'"
+    """A SQL string literal in standard syntax: quotes doubled, control characters spelled out."""
+    return "'" + visible(str(value)).replace("'", "''") + "'"
+
+
+# Markdown that would turn plain text into markup: HTML, emphasis, code, links, table cells.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+_MARKDOWN_BLOCK_START = re.compile(r"^(\s*)([#>+-]|\d+[.)])")
+
+
+def markdown_text(value: Any) -> str:
+    """Text as one Markdown paragraph that shows exactly these characters: one line, markup escaped."""
+    text = " ".join(visible(str(value).replace("\r", "\n")).split())
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _MARKDOWN_BLOCK_START.sub(r"\1\\\2", text)
 
 
 class Code(str):
@@ -116,6 +140,7 @@ def environment() -> jinja2.Environment:
         yaml_block=to_yaml,
         yaml_flow=yaml_flow,
         sql_string=sql_string,
+        markdown=markdown_text,
         py=python_literal,
         py_safe=python_safe_literal,
         jinja_literal=jinja_literal,

@@ -20,6 +20,8 @@ class Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
     def choose_scalar_style(self):
+        if _UNPRINTABLE.search(self.event.value) or "\x85" in self.event.value:
+            return '"'  # only a double-quoted scalar can escape line separators and the like
         style = super().choose_scalar_style()
         if style == "'" and "'" in self.event.value:
             return '"'  # "it's" reads better than 'it''s'
@@ -59,7 +61,16 @@ def yaml_scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN_SAFE.match(text) and not _YAML_SPECIAL.match(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _UNPRINTABLE.sub(_escape, json.dumps(text, ensure_ascii=False))
+
+
+# What JSON leaves raw but a YAML reader refuses (DEL, C1 controls, BOM, non-characters) or
+# reads as a line break (NEL, U+2028, U+2029): written as the escapes both languages read.
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def yaml_flow(values: Any) -> str:

@@ -8,7 +8,7 @@ import posixpath
 from pathlib import Path, PurePosixPath
 
 from ... import schedule
-from ...errors import Location, did_you_mean
+from ...errors import Location, did_you_mean, shown
 from ...ir import Contract, Model, Project, SqlText, UnitTest
 from ...semantics.kinds import KIND_KEYS, KINDS, kind_facts, kinds_taking
 from .. import seeds
@@ -99,13 +99,13 @@ class ModelSections(ResolverBase):
             return
         body = given[0]
         if kind == "seed" and body != "seed_file":
-            self.error(path + (body,), f"seed model '{name}' takes its rows from `seed_file`, not `{body}`", at_key=True)
+            self.error(path + (body,), f"seed model '{name}' takes its rows from `seed_file`, not `{body}`", "replace it with `seed_file: <file>.csv`", at_key=True)
         elif kind != "seed" and body == "seed_file":
-            self.error(path + ("seed_file",), f"`seed_file` needs `kind: seed` (model '{name}' is {kind})", at_key=True)
+            self.error(path + ("seed_file",), f"`seed_file` needs `kind: seed` (model '{name}' is {kind})", "add `kind: seed`, or give the model `sql` instead", at_key=True)
         elif language == "python" and body != "python":
-            self.error(path + ("language",), f"model '{name}' says `language: python` but has `{body}`")
+            self.error(path + ("language",), f"model '{name}' says `language: python` but has `{body}`", "give it `python: {entrypoint: module:function}`, or drop `language`")
         elif language == "sql" and body == "python":
-            self.error(path + ("language",), f"model '{name}' says `language: sql` but has `python`")
+            self.error(path + ("language",), f"model '{name}' says `language: sql` but has `python`", "drop `language` (a `python:` body makes it a Python model)")
 
     def _check_kind_fields(self, raw: dict, path: JsonPath, kind: str, language: str) -> None:
         facts = kind_facts(kind)
@@ -145,7 +145,7 @@ class ModelSections(ResolverBase):
         try:
             table = seeds.read((self.spec.folder / relative).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:
-            self.error(path + ("seed_file",), f"cannot read seed_file '{relative}': {error}")
+            self.error(path + ("seed_file",), f"cannot read seed_file '{relative}': {error}", "save it as UTF-8 text")
             return None
         except seeds.SeedError as error:
             self.error(path + ("seed_file",), f"seed_file '{relative}': {error}", error.hint)
@@ -178,7 +178,7 @@ class ModelSections(ResolverBase):
         try:
             text = (self.spec.folder / relative).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.error(path + ("sql_file",), f"cannot read sql_file '{relative}': {exc}")
+            self.error(path + ("sql_file",), f"cannot read sql_file '{relative}': {shown(exc)}", "save it as UTF-8 text, readable by you")
             return None
         if not text.strip():
             self.error(path + ("sql_file",), f"sql_file '{relative}' is empty", "write the model's SELECT in it")
@@ -213,6 +213,9 @@ class ModelSections(ResolverBase):
                 "paths are relative to the spec file and must stay inside its folder",
             )
             return ""
+        if target.exists() and not target.is_file():
+            self.error(path + (key,), f"{key} '{written}' is not a regular file", "name a file of SQL or CSV text, not a folder, pipe or device")
+            return ""
         if not target.is_file():
             hint = f"no such file in {self.spec.folder.name or '.'}/"
             siblings = [p.name for p in target.parent.glob("*")] if target.parent.is_dir() else []
@@ -235,7 +238,37 @@ class ModelSections(ResolverBase):
                 f"expected {Path(*module.split('.')).as_posix()}.py next to the spec file",
             )
             return entrypoint, ""
-        return entrypoint, hashlib.sha256(file.read_bytes()).hexdigest()
+        if not file.resolve().is_relative_to(self.spec.folder.resolve()):
+            self.error(
+                path + ("python", "entrypoint"),
+                f"Python module '{module}' of model '{raw['name']}' is outside the spec's folder (through a symbolic link)",
+                "keep the model's code inside the spec's folder, as a real file",
+            )
+            return entrypoint, ""
+        code = file.read_bytes()
+        self._check_entrypoint(code, file, entrypoint, path + ("python", "entrypoint"))
+        return entrypoint, hashlib.sha256(code).hexdigest()
+
+    def _check_entrypoint(self, code: bytes, file: Path, entrypoint: str, path: JsonPath) -> None:
+        """The module compiles and defines the entrypoint's function at its top level (both engines import it)."""
+        import ast
+
+        function = entrypoint.split(":", 1)[1] if ":" in entrypoint else ""
+        shown_file = file.relative_to(self.spec.folder).as_posix()
+        try:
+            tree = ast.parse(code, filename=shown_file)
+        except (SyntaxError, ValueError) as error:
+            line = getattr(error, "lineno", None)
+            where = f" (line {line})" if line else ""
+            self.error(
+                path,
+                f"Python module {shown_file} does not compile{where}: {shown(getattr(error, 'msg', str(error)))}",
+                f"run `python -m py_compile {shown_file}` and fix what it reports",
+            )
+            return
+        defined = _top_level_names(tree)
+        if function and function not in defined:
+            self.error(path, f"Python module {shown_file} defines no function '{shown(function)}'", did_you_mean(function, defined, "functions") or "define it at the module's top level")
 
     def _model_contract(self, raw: dict, path: JsonPath, contracts: dict[str, Contract]) -> Contract | None:
         value = raw.get("contract")
@@ -265,6 +298,22 @@ class ModelSections(ResolverBase):
                 )
             )
         return tuple(tests)
+
+
+def _top_level_names(tree) -> set[str]:
+    """Names a module defines at its top level: functions, classes, assignments, imports."""
+    import ast
+
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
 
 
 def module_file(folder: Path, module: str) -> Path | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
 from ... import schedule
-from ...errors import did_you_mean
+from ...errors import did_you_mean, shown
 from ...execution import UNIT_TEST_GATEWAY
 from ...ir import (
     Condition,
@@ -33,6 +34,8 @@ CI_DIRS = {
     "gitlab": (".", "GitLab reads .gitlab-ci.yml only from the repository root"),
 }
 _COMPARATORS = ("gt", "gte", "lt", "lte", "equals", "in")
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")
+RESERVED_DIRS = {".git": "git owns", ".meshgen": "holds meshgen's own record of what it wrote"}
 
 
 class ProjectSections(ResolverBase):
@@ -51,9 +54,13 @@ class ProjectSections(ResolverBase):
     def _project(self) -> Project:
         raw = self.data["project"]
         self._check_date(raw.get("start"), ("project", "start"))
+        dialect = raw.get("dialect", "duckdb")
+        if dialect not in _known_dialects():
+            self.error(("project", "dialect"), f"unknown SQL dialect '{dialect}'", did_you_mean(dialect, _known_dialects(), "dialects"))
+            dialect = "duckdb"  # the rest of the spec is still checked
         return Project(
             name=raw["name"],
-            dialect=raw.get("dialect", "duckdb"),
+            dialect=dialect,
             spec_file=self.spec.path.name,
             spec_dir=self.spec.folder,
             spec_folder=self.spec_folder,
@@ -83,6 +90,7 @@ class ProjectSections(ResolverBase):
             airflow=orchestration.get("airflow", True),
             dagster=orchestration.get("dagster", True),
         )
+        self._refuse_reserved_dirs(raw)
         if _nested(output.sqlmesh, output.dbt):
             self.error(
                 ("output", "dbt"),
@@ -129,10 +137,59 @@ class ProjectSections(ResolverBase):
                 tables.append((name, PurePosixPath(file).as_posix()))
         return SampleData(tables=tuple(tables), location=where)
 
+    def _refuse_outside(self, path: JsonPath, written: str) -> None:
+        """A file the spec names stays inside the spec's folder once `..` and symbolic links are resolved."""
+        folder = self.spec.folder.resolve()
+        target = (folder / written).resolve()
+        if PurePosixPath(written).is_absolute() or not target.is_relative_to(folder):
+            where = "outside the spec's folder"
+        else:
+            reserved = [part for part in target.relative_to(folder).parts if part in RESERVED_DIRS]
+            if not reserved:
+                return
+            where = f"inside {reserved[0]}/, which {RESERVED_DIRS[reserved[0]]}"
+        self.error(
+            path,
+            f"`{path[-1]}` '{shown(written)}' is {where}",
+            "paths are relative to the spec file and stay inside its folder (no `..`, no absolute path, no link leading out)",
+        )
+
+    def _refuse_hidden_secret(self, path: JsonPath, key: str, value: Any) -> None:
+        """A password or key inside an ordinary setting (a URL's user:password@, `user: name:password`, a pasted key); never echoed."""
+        if not isinstance(value, str):
+            return
+        if _URL_PASSWORD.search(value):
+            found = "a password inside a URL (`user:password@`)"
+        elif key == "user" and ":" in value:
+            found = "a password after the user name (`name:password`)"
+        elif "PRIVATE KEY" in value or "\"private_key\"" in value:
+            found = "a private key"
+        else:
+            return
+        self.error(
+            path,
+            f"`{key}` holds {found}: secrets may only come from the environment",
+            f"keep only the host or user name here and put the secret in `password: {{env: {str(path[1]).upper()}_PASSWORD}}`",
+        )
+
+    def _refuse_reserved_dirs(self, raw: dict) -> None:
+        """Output folders stay inside the spec's folder (the writer checks the real output root again) and out of .git, .meshgen."""
+        named = [((key,), raw[key]) for key in ("sqlmesh", "dbt", "contracts", "docs") if key in raw]
+        named += [((section, "dir"), raw[section]["dir"]) for section in ("ci", "orchestration") if "dir" in raw.get(section, {})]
+        for path, folder in named:
+            self._refuse_outside(("output",) + path, folder)
+
     def _gateways(self) -> tuple[Gateway, ...]:
         raw = self.data.get("gateways") or DEFAULT_GATEWAY
         gateways = []
         for name, settings in raw.items():
+            for key, value in settings.items():
+                self._refuse_hidden_secret(("gateways", name, key), key, value)
+            port = settings.get("port")
+            if isinstance(port, int) and not 1 <= port <= 65535:
+                self.error(("gateways", name, "port"), f"port {port} is not a TCP port", "a port is a number from 1 to 65535 (PostgreSQL listens on 5432)")
+            if settings["type"] == "duckdb" and isinstance(settings.get("path"), str):
+                self._refuse_outside(("gateways", name, "path"), settings["path"])
             pairs = tuple((k, _setting(v)) for k, v in settings.items() if k != "type")
             gateways.append(Gateway(name=name, type=settings["type"], settings=pairs))
         return tuple(gateways)
@@ -202,6 +259,15 @@ class ProjectSections(ResolverBase):
         )
         return Engines(default=raw.get("default", "dbt"), rules=tuple(rules), overrides=overrides)
 
+    def _refuse_unknown_layers(self, raw: dict, path: JsonPath) -> None:
+        """A condition on a layer the project does not declare would never match: a typo, most likely."""
+        layers = self.data["project"].get("layers")
+        if not layers or "layer" not in raw:
+            return
+        for layer in _as_tuple(raw["layer"]):
+            if layer not in layers:
+                self.error(path + ("layer",), f"condition on unknown layer '{shown(layer)}'", did_you_mean(str(layer), layers, "layers"))
+
     def _condition(self, raw: dict, path: JsonPath) -> Condition:
         comparators = [k for k in _COMPARATORS if k in raw]
         if "attribute" in raw and len(comparators) != 1:
@@ -211,7 +277,13 @@ class ProjectSections(ResolverBase):
                 "e.g. `{attribute: monthly_cost_usd, gt: 1000}`",
             )
         elif comparators and "attribute" not in raw:
-            self.error(path + (comparators[0],), f"`{comparators[0]}` compares an attribute: add `attribute: <name>`", at_key=True)
+            self.error(
+                path + (comparators[0],),
+                f"`{comparators[0]}` compares an attribute: add `attribute: <name>`",
+                "e.g. `{attribute: monthly_cost_usd, gt: 1000}`",
+                at_key=True,
+            )
+        self._refuse_unknown_layers(raw, path)
         return Condition(
             language=_as_tuple(raw.get("language")),
             layer=_as_tuple(raw.get("layer")),
@@ -240,6 +312,13 @@ def _setting(value: Any):
     if isinstance(value, list):
         return tuple(value)
     return value
+
+
+def _known_dialects() -> list[str]:
+    """The dialects sqlglot reads (the model SQL is parsed in one of them)."""
+    from sqlglot.dialects.dialect import Dialects
+
+    return sorted(d.value for d in Dialects if d.value)
 
 
 def _clean_dir(path: str) -> str:

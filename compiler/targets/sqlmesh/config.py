@@ -37,7 +37,9 @@ def _connection(spec: Spec, gateway: Gateway) -> list[tuple[str, str, Any]]:
         return items
     items = [("type", "literal", gateway.type)]
     facts = warehouse(gateway.type)
-    items += [(facts.sqlmesh_keys[key], *_setting(value, integer=key in INTEGER_KEYS)) for key, value in gateway.settings]
+    # The connection's defaults (PostgreSQL's port): SQLMesh, unlike dbt, requires some of them.
+    defaults = [(key, value) for key, value in facts.profile_defaults.items() if key in facts.sqlmesh_keys and gateway.get(key) is None]
+    items += [(facts.sqlmesh_keys[key], *_setting(value, integer=key in INTEGER_KEYS)) for key, value in [*gateway.settings, *defaults]]
     if facts.auth_methods and gateway.get("password"):
         items.append(("method", "literal", facts.auth_methods[2]))
     return items

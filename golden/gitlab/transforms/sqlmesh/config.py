@@ -72,7 +72,7 @@ def gateway(environment: str, connection: dict) -> GatewayConfig:
 CONNECTIONS = {
     'dev': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../specs/warehouse.duckdb').resolve())}),
     'ci': ('duckdb', {'type': 'duckdb', 'database': str((HERE / '../../specs/warehouse.duckdb').resolve())}),
-    'prod': ('psycopg2', {'type': 'postgres', 'host': env('SUBS_PG_HOST'), 'user': env('SUBS_PG_USER'), 'password': env('SUBS_PG_PASSWORD'), 'database': 'subscriptions'}),
+    'prod': ('psycopg2', {'type': 'postgres', 'host': env('SUBS_PG_HOST'), 'user': env('SUBS_PG_USER'), 'password': env('SUBS_PG_PASSWORD'), 'database': 'subscriptions', 'port': 5432}),
 }
 
 UNIT_TESTS = GatewayConfig(
