@@ -18,6 +18,7 @@ from ..build.memo import Memo
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..frontend import seeds
 from ..ir import Model, Spec
+from ..semantics.checks import referenced_tables
 from . import engines as engine_rules
 from . import fingerprints, validation
 from . import sql as sqlmod
@@ -171,6 +172,8 @@ class _Analyzer:
                 )
             found.update(qualified)
         found.update(model.depends_on)
+        # A foreign key's check reads the referenced table, so that table is built first.
+        found.update(referenced_tables(model.contract) - {model.name})
         for name in sorted(found):
             if name not in self.models and name not in self.sources:
                 where = sqlmod.location_of(model, offsets[name]) if name in offsets else model.location
