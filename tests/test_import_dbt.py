@@ -21,7 +21,7 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import run_process
+from conftest import run_cli, run_process
 
 pytestmark = pytest.mark.integration
 
@@ -102,18 +102,20 @@ def _dbt_tables(manifest: dict) -> dict[str, str]:
 def _differences(original: Path, rebuilt: Path, tables: dict[str, str]) -> list[str]:
     problems = []
     with duckdb.connect() as con:
-        con.execute(f"ATTACH '{original}' AS a (READ_ONLY)")
-        con.execute(f"ATTACH '{rebuilt}' AS b (READ_ONLY)")
+        # Under their own names: the views in each file name their tables with the file's catalog.
+        a, b = original.stem, rebuilt.stem
+        con.execute(f"ATTACH '{original}' AS {a} (READ_ONLY)")
+        con.execute(f"ATTACH '{rebuilt}' AS {b} (READ_ONLY)")
         for theirs, ours in sorted(tables.items()):
             types = [con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? AND table_schema = ? "
-                "AND table_name = ? ORDER BY ordinal_position", [db, *name.split(".")]).fetchall() for db, name in (("a", theirs), ("b", ours))]
+                "AND table_name = ? ORDER BY ordinal_position", [db, *name.split(".")]).fetchall() for db, name in ((a, theirs), (b, ours))]
             if types[0] != types[1] or not types[0]:
                 problems.append(f"{ours}: columns {types[1]} differ from dbt's {theirs} {types[0]}")
                 continue
-            rows = con.execute(f"SELECT count(*) FROM a.{theirs}").fetchone()[0]
-            missing = con.execute(f"SELECT count(*) FROM (SELECT * FROM a.{theirs} EXCEPT ALL SELECT * FROM b.{ours})").fetchone()[0]
-            extra = con.execute(f"SELECT count(*) FROM (SELECT * FROM b.{ours} EXCEPT ALL SELECT * FROM a.{theirs})").fetchone()[0]
+            rows = con.execute(f"SELECT count(*) FROM {a}.{theirs}").fetchone()[0]
+            missing = con.execute(f"SELECT count(*) FROM (SELECT * FROM {a}.{theirs} EXCEPT ALL SELECT * FROM {b}.{ours})").fetchone()[0]
+            extra = con.execute(f"SELECT count(*) FROM (SELECT * FROM {b}.{ours} EXCEPT ALL SELECT * FROM {a}.{theirs})").fetchone()[0]
             if rows == 0 or missing or extra:
                 problems.append(f"{ours}: {rows} rows in dbt's {theirs}, {missing} of them missing, {extra} rows dbt does not have")
     return problems
@@ -126,8 +128,8 @@ def test_the_imported_spec_builds_the_tables_dbt_builds(shop):
 
 
 def test_moving_staging_onto_sqlmesh_keeps_every_table(shop):
-    result = _check(run_process("explain", "staging.stg_payments", "--spec", shop["split"] / "meshgen.yaml"), "explain")
-    assert "engine: sqlmesh  (decided by rule staging-on-sqlmesh)" in result.stdout
+    result = run_cli("explain", "staging.stg_payments", "--spec", shop["split"] / "meshgen.yaml")
+    assert "engine: sqlmesh  (decided by rule staging-on-sqlmesh)" in result.stdout, result.output
     tables = _dbt_tables(shop["manifest"])
     assert _differences(shop["database"], shop["split"] / "warehouse.duckdb", tables) == []
 
@@ -135,8 +137,8 @@ def test_moving_staging_onto_sqlmesh_keeps_every_table(shop):
 def test_every_model_is_on_dbt_until_a_rule_moves_it(shop):
     assert shop["spec"]["engines"] == {"default": "dbt"}
     for model in shop["spec"]["models"]:
-        result = _check(run_process("explain", model["name"], "--spec", shop["imported"] / "meshgen.yaml"), "explain")
-        assert "engine: dbt  (decided by engines.default)" in result.stdout
+        result = run_cli("explain", model["name"], "--spec", shop["imported"] / "meshgen.yaml")
+        assert result.exit_code == 0 and "engine: dbt  (decided by engines.default)" in result.stdout, result.output
 
 
 # -- one test per mapping -----------------------------------------------------------

@@ -114,6 +114,7 @@ class _Analyzer:
         outputs = self._infer_outputs(order, upstreams)
         self.errors.extend(validation.portability_errors(spec, self.calls, self._unsupported))
         self.errors.extend(validation.contract_errors(spec, outputs))
+        self.errors.extend(validation.reference_errors(spec, lambda table: self._schema_of(table, outputs)))
         self.refuse(validation.unit_test_errors(spec, upstreams))
         engine_of = {n: d.engine for n, d in decisions.items()}
         lookbacks = fingerprints.lookbacks(spec, order, upstreams)
@@ -173,7 +174,8 @@ class _Analyzer:
             found.update(qualified)
         found.update(model.depends_on)
         # A foreign key's check reads the referenced table, so that table is built first.
-        found.update(referenced_tables(model.contract) - {model.name})
+        # (an unknown one is reference_errors' to report, at the column)
+        found.update(t for t in referenced_tables(model.contract) - {model.name} if t in self.models or t in self.sources)
         for name in sorted(found):
             if name not in self.models and name not in self.sources:
                 where = sqlmod.location_of(model, offsets[name]) if name in offsets else model.location

@@ -306,8 +306,9 @@ def import_dbt(
     """Compile a dbt project with dbt and write a meshgen spec that builds the same tables."""
     from ..importers import dbt as dbt_import
     from ..importers.dbt_run import load_project
-    from ..importers.output import REPORT_FILE, SPEC_FILE, write_import
+    from ..importers.output import REPORT_FILE, SPEC_FILE, refuse_taken, write_import
 
+    refuse_taken(out)
     imported = dbt_import.import_project(load_project(project_dir, profiles_dir, target))
     report = imported.report.render(f"meshgen import dbt {project_dir}")
     written = write_import(imported, out, project_dir.name, report)

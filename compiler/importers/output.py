@@ -37,14 +37,19 @@ def spec_text(imported: Imported, origin: str) -> str:
     return header + yaml.dump(imported.spec, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def write_import(imported: Imported, out: Path, origin: str, report_text: str) -> list[str]:
-    """Writes the import under `out`; returns the paths written, relative to `out`."""
-    texts = {SPEC_FILE: spec_text(imported, origin), REPORT_FILE: report_text, **imported.files}
-    paths = sorted(list(texts) + list(imported.copies))
+def refuse_taken(out: Path, paths=(SPEC_FILE, REPORT_FILE)) -> None:
+    """Refuses an output folder holding any of `paths` (checked before dbt runs, and again before writing)."""
     taken = [p for p in paths if (out / p).exists()]
     if taken:
         raise fail(Location(str(out / taken[0])), "already exists; the import writes only new files",
                    "pass another --out folder, or remove the earlier import")
+
+
+def write_import(imported: Imported, out: Path, origin: str, report_text: str) -> list[str]:
+    """Writes the import under `out`; returns the paths written, relative to `out`."""
+    texts = {SPEC_FILE: spec_text(imported, origin), REPORT_FILE: report_text, **imported.files}
+    paths = sorted(list(texts) + list(imported.copies))
+    refuse_taken(out, [SPEC_FILE, REPORT_FILE] + paths)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".meshgen-import-", dir=out) as scratch:
         staged = Path(scratch)
