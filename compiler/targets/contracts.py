@@ -66,7 +66,7 @@ def _orphans_query(given: _RuleInput) -> str:
     check = given.check
     column = exp.column(identifier_node(check.column, given.dialect))
     referenced = exp.select(exp.column(identifier_node(check.to_column, given.dialect))).from_(_table_node(check.table, given.dialect))
-    orphan = exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.null())), exp.Not(this=exp.In(this=column.copy(), query=referenced)))
+    orphan = exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.null())), exp.Not(this=exp.In(this=column.copy(), query=exp.Subquery(this=referenced))))
     return generate(exp.select(exp.Count(this=exp.Star())).from_(_table_node(given.table, given.dialect)).where(orphan), given.dialect, pretty=False)
 
 
