@@ -89,33 +89,47 @@ def shop(tmp_path_factory):
 # -- the tables ---------------------------------------------------------------------
 
 
-def _dbt_tables(manifest: dict) -> dict[str, str]:
-    """Every relation the original build made -> the table meshgen's dev holds for it (`main_staging` -> `staging__dev`)."""
+# meshgen's scd_type_2 names dbt's validity columns without the prefix (the report says so).
+SNAPSHOT_COLUMNS = {"valid_from": "dbt_valid_from", "valid_to": "dbt_valid_to"}
+
+
+def _dbt_tables(manifest: dict) -> dict[str, tuple[str, dict]]:
+    """Every relation the original build made -> the table meshgen's dev holds for it (`main_staging` -> `staging__dev`),
+    with the columns meshgen names otherwise."""
     tables = {}
     for node in manifest["nodes"].values():
-        if node["resource_type"] in ("model", "seed") and node["config"]["materialized"] != "ephemeral":
+        if node["resource_type"] in ("model", "seed", "snapshot") and node["config"]["materialized"] != "ephemeral":
             schema = node["schema"].removeprefix("main_")
-            tables[f'{node["schema"]}.{node["alias"]}'] = f"{schema}__dev.{node['alias']}"
+            renamed = SNAPSHOT_COLUMNS if node["resource_type"] == "snapshot" else {}
+            tables[f'{node["schema"]}.{node["alias"]}'] = (f"{schema}__dev.{node['alias']}", renamed)
     return tables
 
 
-def _differences(original: Path, rebuilt: Path, tables: dict[str, str]) -> list[str]:
+def _differences(original: Path, rebuilt: Path, tables: dict[str, tuple[str, dict]]) -> list[str]:
     problems = []
     with duckdb.connect() as con:
         # Under their own names: the views in each file name their tables with the file's catalog.
         a, b = original.stem, rebuilt.stem
         con.execute(f"ATTACH '{original}' AS {a} (READ_ONLY)")
         con.execute(f"ATTACH '{rebuilt}' AS {b} (READ_ONLY)")
-        for theirs, ours in sorted(tables.items()):
-            types = [con.execute(
+
+        def columns(db: str, name: str, renamed: dict) -> list[tuple[str, str]]:
+            found = con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? AND table_schema = ? "
-                "AND table_name = ? ORDER BY ordinal_position", [db, *name.split(".")]).fetchall() for db, name in ((a, theirs), (b, ours))]
-            if types[0] != types[1] or not types[0]:
-                problems.append(f"{ours}: columns {types[1]} differ from dbt's {theirs} {types[0]}")
+                "AND table_name = ? ORDER BY ordinal_position", [db, *name.split(".")]).fetchall()
+            return [(renamed.get(c, c), t) for c, t in found]
+
+        for theirs, (ours, renamed) in sorted(tables.items()):
+            expected, got = columns(a, theirs, {}), columns(b, ours, renamed)
+            if expected != got or not expected:
+                problems.append(f"{ours}: columns {got} differ from dbt's {theirs} {expected}")
                 continue
+            back = {v: k for k, v in renamed.items()}
+            theirs_rows = f"SELECT {', '.join(c for c, _ in expected)} FROM {a}.{theirs}"
+            ours_rows = f"SELECT {', '.join(f'{back.get(c, c)} AS {c}' for c, _ in expected)} FROM {b}.{ours}"
             rows = con.execute(f"SELECT count(*) FROM {a}.{theirs}").fetchone()[0]
-            missing = con.execute(f"SELECT count(*) FROM (SELECT * FROM {a}.{theirs} EXCEPT ALL SELECT * FROM {b}.{ours})").fetchone()[0]
-            extra = con.execute(f"SELECT count(*) FROM (SELECT * FROM {b}.{ours} EXCEPT ALL SELECT * FROM {a}.{theirs})").fetchone()[0]
+            missing = con.execute(f"SELECT count(*) FROM ({theirs_rows} EXCEPT ALL {ours_rows})").fetchone()[0]
+            extra = con.execute(f"SELECT count(*) FROM ({ours_rows} EXCEPT ALL {theirs_rows})").fetchone()[0]
             if rows == 0 or missing or extra:
                 problems.append(f"{ours}: {rows} rows in dbt's {theirs}, {missing} of them missing, {extra} rows dbt does not have")
     return problems
@@ -123,7 +137,7 @@ def _differences(original: Path, rebuilt: Path, tables: dict[str, str]) -> list[
 
 def test_the_imported_spec_builds_the_tables_dbt_builds(shop):
     tables = _dbt_tables(shop["manifest"])
-    assert len(tables) == 10  # 3 seeds, 4 staging views, 3 marts (the ephemeral model is inlined)
+    assert len(tables) == 11  # 3 seeds, 4 staging views, 3 marts (the ephemeral model is inlined), a snapshot
     assert _differences(shop["database"], shop["imported"] / "warehouse.duckdb", tables) == []
 
 
@@ -154,9 +168,9 @@ def _columns(model: dict) -> dict[str, dict]:
 
 def test_materializations_map_to_kinds(shop):
     models = _models(shop)
-    expected = {"view": "view", "table": "full", "incremental": "incremental_by_unique_key", "seed": "seed"}
+    expected = {"view": "view", "table": "full", "incremental": "incremental_by_unique_key", "seed": "seed", "snapshot": "scd_type_2"}
     for node in shop["manifest"]["nodes"].values():
-        if node["resource_type"] not in ("model", "seed"):
+        if node["resource_type"] not in ("model", "seed", "snapshot"):
             continue
         materialized = node["config"]["materialized"]
         name = f'{node["schema"].removeprefix("main_")}.{node["alias"]}'
@@ -166,6 +180,8 @@ def test_materializations_map_to_kinds(shop):
             continue
         assert models[name]["kind"] == expected[materialized], name
     assert models["marts.customer_events"]["unique_key"] == "event_id"
+    snapshot = models["snapshots.orders_snapshot"]
+    assert (snapshot["unique_key"], snapshot["updated_at"]) == ("order_id", "updated_at")
 
 
 def test_generic_tests_map_to_constraints(shop):
@@ -186,8 +202,10 @@ def test_generic_tests_map_to_constraints(shop):
             target = next(n for n in test["depends_on"]["nodes"] if n != test["attached_node"])
             to = shop["manifest"]["nodes"][target]
             assert {"references": f'{to["schema"].removeprefix("main_")}.{to["alias"]}.{kwargs["field"]}'} in constraints
+        elif metadata["name"] == "expression_is_true":
+            assert {"check": f'{test["column_name"]} {kwargs["expression"]}'} in constraints
         mapped += 1
-    assert mapped == 18
+    assert mapped == 19
     dbt_tests = (shop["imported"] / "transforms" / "dbt" / "models" / "marts" / "_marts__models.yml").read_text()
     assert "relationships" in dbt_tests and "ref('customers')" in dbt_tests
     audits = (shop["split"] / "transforms" / "sqlmesh" / "models" / "staging" / "stg_payments.sql").read_text()
@@ -243,7 +261,8 @@ def test_the_report_names_what_was_not_carried_over_with_its_line(shop):
         assert item in report
     assert "inlined as the CTE __dbt__cte__customer_orders into marts.customers" in report
     assert "severity warn" in report
-    assert len([line for line in report.splitlines() if line.startswith("  instead: ")]) == 5
+    assert "snapshots/orders_snapshot.sql:7: snapshot orders_snapshot" in report
+    assert len([line for line in report.splitlines() if line.startswith("  instead: ")]) == 6
 
 
 def test_a_second_import_into_the_same_folder_is_refused_and_writes_nothing(shop):

@@ -154,8 +154,8 @@ def _kind(node: dict, report: Report) -> dict:
     if node["resource_type"] == "seed":
         return {"kind": "seed"}
     if node["resource_type"] == "snapshot":
-        report.add(where, f"snapshot {node['name']}: dbt's dbt_valid_from, dbt_valid_to, dbt_scd_id and dbt_updated_at columns",
-                   "kind scd_type_2, whose columns are valid_from and valid_to")
+        report.add(_line_of(node, "strategy"), f"snapshot {node['name']}: dbt's columns dbt_valid_from and dbt_valid_to",
+                   "kind scd_type_2, which names them valid_from and valid_to (on SQLMesh there is no dbt_scd_id or dbt_updated_at)")
         return {"kind": "scd_type_2", "unique_key": _keys(config.get("unique_key")), "updated_at": config["updated_at"].lower()}
     materialized = config.get("materialized")
     if materialized == "view":
