@@ -22,7 +22,8 @@ from ..errors import Location, MeshgenError, fail
 # dbt looks up a macro in the root project before its own, so this one wins in the copy.
 _FULL_BUILD_MACRO = """{% macro is_incremental() %}{{ return(false) }}{% endmacro %}
 """
-_SKIPPED = ("target", "logs", ".venv", "__pycache__", ".git")
+# dbt's own output and tool folders at the project's top, not copied.
+_SKIPPED = ("target", "logs", ".venv", ".git")
 
 
 @dataclass
@@ -50,7 +51,7 @@ def load_project(folder: Path, profiles_dir: Path | None, target: str | None) ->
     profiles = profiles_dir or (folder if (folder / "profiles.yml").is_file() else None)
     with tempfile.TemporaryDirectory(prefix="meshgen-import-") as scratch:
         copy = Path(scratch) / "project"
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(*_SKIPPED))
+        shutil.copytree(folder, copy, ignore=lambda at, names: [n for n in names if Path(at) == folder and n in _SKIPPED])
         macros = copy / "macros"
         macros.mkdir(exist_ok=True)
         (macros / "meshgen_import_full_build.sql").write_text(_FULL_BUILD_MACRO)
