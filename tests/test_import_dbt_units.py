@@ -70,3 +70,10 @@ def test_an_output_folder_with_a_spec_is_refused_before_dbt_runs(tmp_path: Path)
     result = run_cli("import", "dbt", tmp_path, "--out", tmp_path)
     assert result.exit_code == 1
     assert "meshgen.yaml: error: already exists" in result.stderr
+
+
+def test_a_folder_that_is_no_sqlmesh_project_is_refused_without_output(tmp_path: Path):
+    result = run_cli("import", "sqlmesh", tmp_path, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "is not a SQLMesh project (no config.yaml or config.py)" in result.stderr
+    assert not (tmp_path / "out").exists()

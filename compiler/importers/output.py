@@ -32,8 +32,8 @@ def _text(dumper: yaml.SafeDumper, value: str):
 _SpecDumper.add_representer(str, _text)
 
 
-def spec_text(imported: Imported, origin: str) -> str:
-    header = f"# Imported from the dbt project {origin} by `meshgen import dbt`; what was not carried over is in {REPORT_FILE}.\n"
+def spec_text(imported: Imported, origin: str, tool: str) -> str:
+    header = f"# Imported from the {tool} project {origin} by `meshgen import {tool}`; what was not carried over is in {REPORT_FILE}.\n"
     return header + yaml.dump(imported.spec, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -45,9 +45,9 @@ def refuse_taken(out: Path, paths=(SPEC_FILE, REPORT_FILE)) -> None:
                    "pass another --out folder, or remove the earlier import")
 
 
-def write_import(imported: Imported, out: Path, origin: str, report_text: str) -> list[str]:
+def write_import(imported: Imported, out: Path, origin: str, tool: str, report_text: str) -> list[str]:
     """Writes the import under `out`; returns the paths written, relative to `out`."""
-    texts = {SPEC_FILE: spec_text(imported, origin), REPORT_FILE: report_text, **imported.files}
+    texts = {SPEC_FILE: spec_text(imported, origin, tool), REPORT_FILE: report_text, **imported.files}
     paths = sorted(list(texts) + list(imported.copies))
     refuse_taken(out, [SPEC_FILE, REPORT_FILE] + paths)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,6 @@ def _validate(spec_path: Path) -> None:
     except MeshgenError as error:
         raise MeshgenError(
             [Diagnostic(d.location, f"the imported spec does not validate: {d.message}",
-                        d.hint or "nothing was written; please report this with the dbt project's manifest")
+                        d.hint or "nothing was written; please report this with the imported project")
              for d in error.diagnostics]
         ) from None
