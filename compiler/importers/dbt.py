@@ -17,7 +17,6 @@ models. What is not carried over goes into the report.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,12 @@ from ..errors import Location, fail
 from .dbt_names import Relations, node_name, plain_identifier, source_name
 from .dbt_run import DbtProject
 from .dbt_tests import TestConstraints, map_tests
-from .report import Report
+from .report import Imported, Report
 
 _IMPORTED = ("model", "seed", "snapshot")
 # Model settings with no meshgen counterpart: reported when set.
 _UNCARRIED_CONFIG = ("pre-hook", "post-hook", "grants", "sql_header", "indexes", "persist_docs")
 _OTHER_RESOURCES = ("exposures", "metrics", "semantic_models", "saved_queries", "unit_tests")
-
-
-@dataclass
-class Imported:
-    spec: dict  # the spec's data, keys in the order they are written
-    files: dict[str, str] = field(default_factory=dict)  # path relative to the spec -> text
-    copies: dict[str, Path] = field(default_factory=dict)  # path relative to the spec -> file to copy
-    report: Report = field(default_factory=Report)
 
 
 def import_project(project: DbtProject) -> Imported:

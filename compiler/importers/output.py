@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import Diagnostic, Location, MeshgenError, fail
-from .dbt import Imported
+from .report import Imported
 
 SPEC_FILE = "meshgen.yaml"
 REPORT_FILE = "meshgen-import-report.txt"

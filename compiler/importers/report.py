@@ -1,8 +1,9 @@
-"""What an import could not carry over, each item with where it is in the imported project."""
+"""What an import made: the spec's data, its files, and a report of what it could not carry over."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -31,3 +32,11 @@ class Report:
             lines.append(f"{finding.where}: {finding.what}")
             lines.append(f"  instead: {finding.instead}")
         return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Imported:
+    spec: dict  # the spec's data, keys in the order they are written
+    files: dict[str, str] = field(default_factory=dict)  # path relative to the spec -> text
+    copies: dict[str, Path] = field(default_factory=dict)  # path relative to the spec -> file to copy
+    report: Report = field(default_factory=Report)

@@ -11,13 +11,14 @@ carried over goes into the report. Every model goes on SQLMesh (`engines.default
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
 from ..errors import Location, fail
-from .dbt import Imported
+from .report import Imported
 from .dbt_names import plain_identifier
 
 # The interval a time-range model is rendered for: no data is dated in it, so any predicate
@@ -92,8 +93,11 @@ def _model(model, names: dict[str, str], dialect: str, folder: Path, imported: I
     for key in ("description", "owner"):
         if getattr(model, key):
             entry[key] = str(getattr(model, key))
-    if model.tags:
-        entry["tags"] = list(model.tags)
+    tags = [t for t in model.tags if re.fullmatch(r"[A-Za-z0-9_.-]+", t)]
+    for tag in sorted(set(model.tags) - set(tags)):
+        report.add(where, f"tag {tag!r} of {model.name}", "dropped: meshgen tags are letters, digits, `_`, `.` or `-`")
+    if tags:
+        entry["tags"] = tags
     if model.cron and model.cron != "@daily":
         entry["cron"] = model.cron
     contract = _contract(model, dialect, where, report)
