@@ -49,24 +49,24 @@ def import_project(project: DbtProject) -> Imported:
          **{s["relation_name"]: source_names[uid] for uid, s in manifest["sources"].items()}},
     )
     tests = map_tests(manifest, {uid: names[uid] for uid in built if uid not in skipped}, project.folder, report)
-    models = []
-    for uid in sorted(built, key=lambda u: names[u]):
-        if uid in skipped:
-            continue
-        node = built[uid]
-        model = _model(node, names[uid], project, relations, tests, imported)
-        models.append(model)
-    for uid in sorted(ephemeral):
-        readers = sorted(names[c] for c in manifest["child_map"].get(uid, ()) if c in names)
-        report.add(f"{nodes[uid]['original_file_path']}:1", f"ephemeral model {nodes[uid]['name']}",
-                   f"inlined as the CTE __dbt__cte__{nodes[uid]['name']} into {', '.join(readers) or 'no model'} (as dbt compiles it)")
-    # A node that could not be imported but is read by others is declared as a source, built outside meshgen.
+    models = [_model(built[uid], names[uid], project, relations, tests, imported)
+              for uid in sorted(built, key=lambda u: names[u]) if uid not in skipped]
+    _report_ephemeral(manifest, ephemeral, names, report)
     sources = [_source(s, source_names[uid], project) for uid, s in sorted(manifest["sources"].items(), key=lambda i: source_names[i[0]])]
+    # A node that cannot be a model is declared as a source, so that what reads it still validates.
     sources += [{"name": names[uid], "description": f"built outside meshgen (dbt {built[uid]['resource_type']} {built[uid]['name']})"}
-                for uid in sorted(skipped) if uid in names]
+                for uid in sorted(skipped)]
     _report_other_resources(manifest, report)
     imported.spec = _spec(project, models, sources, _upstream_names(manifest, names), report)
     return imported
+
+
+def _report_ephemeral(manifest: dict, ephemeral: set[str], names: dict[str, str], report: Report) -> None:
+    for uid in sorted(ephemeral):
+        node = manifest["nodes"][uid]
+        readers = sorted(names[c] for c in manifest["child_map"].get(uid, ()) if c in names)
+        report.add(f"{node['original_file_path']}:1", f"ephemeral model {node['name']}",
+                   f"inlined as the CTE __dbt__cte__{node['name']} into {', '.join(readers) or 'no model'} (as dbt compiles it)")
 
 
 def _spec(project: DbtProject, models: list[dict], sources: list[dict], reads: dict[str, set[str]], report: Report) -> dict:
@@ -245,11 +245,12 @@ def _source(source: dict, name: str, project: DbtProject) -> dict:
     owner = (source.get("meta") or {}).get("owner") or (source.get("source_meta") or {}).get("owner")
     if owner:
         entry["owner"] = str(owner)
-    declared = {c.lower(): (col.get("data_type") or "") for c, col in (source.get("columns") or {}).items()}
+    declared = {c.lower(): col.get("data_type") for c, col in (source.get("columns") or {}).items()}
     known = project.catalog.get(source["unique_id"]) or {}
-    columns = {c: " ".join(str(declared.get(c) or known.get(c)).lower().split()) for c in (list(known) or list(declared))}
-    if columns and all(t and t != "none" for t in columns.values()):
-        entry["columns"] = columns
+    types = {c: declared.get(c) or known.get(c) for c in (list(known) or list(declared))}
+    # Columns only when every type is known: a partial list would hide the others from `SELECT *`.
+    if types and all(types.values()):
+        entry["columns"] = {c: " ".join(str(t).lower().split()) for c, t in types.items()}
     return entry
 
 
