@@ -34,11 +34,20 @@ Setting = Union[str, int, bool, EnvRef, tuple]
 
 @dataclass(frozen=True)
 class Constraint:
-    kind: str  # not_null | unique | primary_key | accepted_values | range | check
+    kind: str  # not_null | unique | primary_key | accepted_values | range | check | references
     values: tuple = ()  # accepted_values
     low: float | int | None = None  # range
     high: float | int | None = None
     expression: str = ""  # check
+    references: str = ""  # references: `schema.table.column`
+
+    @property
+    def referenced_table(self) -> str:
+        return self.references.rsplit(".", 1)[0]
+
+    @property
+    def referenced_column(self) -> str:
+        return self.references.rsplit(".", 1)[1]
 
 
 @dataclass(frozen=True)

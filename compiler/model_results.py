@@ -33,8 +33,8 @@ NOT_RUN = "not_run"  # an earlier failure stopped the deploy before its stage
 ENDED_BADLY = (FAILED, SKIPPED, BLOCKED, NOT_RUN)
 
 # The checks each engine's test or audit stands for (semantics.checks kinds).
-_DBT_TESTS = {"not_null": "not_null", "unique": "unique", "accepted_values": "accepted_values", "accepted_range": "range", "expression_is_true": "check"}
-_SQLMESH_AUDITS = {"not_null": "not_null", "unique_values": "unique", "accepted_values": "accepted_values", "accepted_range": "range", "forall": "check"}
+_DBT_TESTS = {"not_null": "not_null", "unique": "unique", "accepted_values": "accepted_values", "accepted_range": "range", "expression_is_true": "check", "relationships": "references"}
+_SQLMESH_AUDITS = {"not_null": "not_null", "unique_values": "unique", "accepted_values": "accepted_values", "accepted_range": "range", "forall": "check", "meshgen_references": "references"}
 _MESSAGE_LINES = 30
 
 

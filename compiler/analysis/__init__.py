@@ -18,6 +18,7 @@ from ..build.memo import Memo
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..frontend import seeds
 from ..ir import Model, Spec
+from ..semantics.checks import referenced_tables
 from . import engines as engine_rules
 from . import fingerprints, validation
 from . import sql as sqlmod
@@ -119,6 +120,7 @@ class _Analyzer:
         self.errors.extend(validation.portability_errors(spec, self.calls, self._unsupported))
         self.errors.extend(validation.contract_errors(spec, outputs))
         self.errors.extend(validation.exact_type_errors(spec, outputs, self.column_problems, decisions))
+        self.errors.extend(validation.reference_errors(spec, lambda table: self._schema_of(table, outputs)))
         self.refuse(validation.unit_test_errors(spec, upstreams))
         engine_of = {n: d.engine for n, d in decisions.items()}
         lookbacks = fingerprints.lookbacks(spec, order, upstreams)
@@ -177,6 +179,9 @@ class _Analyzer:
                 )
             found.update(qualified)
         found.update(model.depends_on)
+        # A foreign key's check reads the referenced table, so that table is built first.
+        # (an unknown one is reference_errors' to report, at the column)
+        found.update(t for t in referenced_tables(model.contract) - {model.name} if t in self.models or t in self.sources)
         for name in sorted(found):
             if name not in self.models and name not in self.sources:
                 where = sqlmod.location_of(model, offsets[name]) if name in offsets else model.location

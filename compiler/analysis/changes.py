@@ -53,6 +53,10 @@ def _constraint_changes(old: Column, new: Column) -> list[tuple[str, str]]:
     new_checks = {c.expression for c in new.constraints if c.kind == "check"}
     changes += [(BREAKING, f"check added: {e}") for e in sorted(new_checks - old_checks)]
     changes += [(SAFE, f"check removed: {e}") for e in sorted(old_checks - new_checks)]
+    old_refs = {c.references for c in old.constraints if c.kind == "references"}
+    new_refs = {c.references for c in new.constraints if c.kind == "references"}
+    changes += [(BREAKING, f"references added: {r}") for r in sorted(new_refs - old_refs)]
+    changes += [(SAFE, f"references removed: {r}") for r in sorted(old_refs - new_refs)]
     return changes
 
 

@@ -286,3 +286,24 @@ def _untranslatable(spec: Spec, unsupported: Callable[[Model, str], list[str]]) 
                                f"write it with functions {kind} has, or keep the model's environments on {spec.project.dialect}")
                 )
     return errors
+
+
+def reference_errors(spec: Spec, columns_of: Callable[[str], dict[str, str] | None]) -> list[Diagnostic]:
+    """`references` constraints naming a table that is no model or source, or a column that table does not have."""
+    known = [m.name for m in spec.models] + [s.name for s in spec.sources]
+    errors = []
+    for model in spec.models:
+        for column in model.contract.columns if model.contract else ():
+            for constraint in column.constraints:
+                if constraint.kind != "references":
+                    continue
+                table, to_column = constraint.referenced_table, constraint.referenced_column
+                label = f"model '{model.name}': column '{column.name}' references"
+                if table not in known:
+                    errors.append(Diagnostic(column.location, f"{label} unknown table '{table}'", did_you_mean(table, known, "models and sources")))
+                    continue
+                columns = columns_of(table)
+                if columns is not None and to_column not in columns:
+                    errors.append(Diagnostic(column.location, f"{label} '{table}.{to_column}', which has no column '{to_column}'",
+                                             did_you_mean(to_column, list(columns), "columns")))
+    return errors

@@ -340,6 +340,53 @@ def impact(
         typer.echo(change_safety.render_impact(report), nl=False)
 
 
+import_app = typer.Typer(help="Turn an existing project of another tool into a meshgen spec.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("dbt")
+@_handles_errors
+def import_dbt(
+    project_dir: Path = typer.Argument(..., help="The dbt project (the folder with dbt_project.yml)."),
+    out: Path = typer.Option(Path("."), "--out", help="Folder to write meshgen.yaml, sql/, seeds/ and the report to."),
+    profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="dbt's profiles folder (default: the project's, else dbt's own rule)."),
+    target: Optional[str] = typer.Option(None, "--target", help="The dbt target to compile against (default: the profile's)."),
+) -> None:
+    """Compile a dbt project with dbt and write a meshgen spec that builds the same tables."""
+    from ..importers import dbt as dbt_import
+    from ..importers.dbt_run import load_project
+    from ..importers.output import refuse_taken
+
+    refuse_taken(out)
+    imported = dbt_import.import_project(load_project(project_dir, profiles_dir, target))
+    _write_import(imported, project_dir, out, "dbt")
+
+
+@import_app.command("sqlmesh")
+@_handles_errors
+def import_sqlmesh(
+    project_dir: Path = typer.Argument(..., help="The SQLMesh project (the folder with its config)."),
+    out: Path = typer.Option(Path("."), "--out", help="Folder to write meshgen.yaml, sql/, seeds/ and the report to."),
+    gateway: Optional[str] = typer.Option(None, "--gateway", help="The SQLMesh gateway to load (default: the config's)."),
+) -> None:
+    """Render a SQLMesh project with SQLMesh and write a meshgen spec that builds the same tables."""
+    from ..importers import sqlmesh as sqlmesh_import
+    from ..importers.output import refuse_taken
+
+    refuse_taken(out)
+    imported = sqlmesh_import.import_project(sqlmesh_import.load_context(project_dir, gateway), project_dir)
+    _write_import(imported, project_dir, out, "sqlmesh")
+
+
+def _write_import(imported, project_dir: Path, out: Path, tool: str) -> None:
+    from ..importers.output import REPORT_FILE, SPEC_FILE, write_import
+
+    report = imported.report.render(f"meshgen import {tool} {project_dir}")
+    written = write_import(imported, out, project_dir.resolve().name, tool, report)
+    typer.echo(report, nl=False)
+    typer.echo(f"wrote {out / SPEC_FILE}, {out / REPORT_FILE} and {len(written) - 2} SQL and seed file(s)")
+
+
 @app.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors and other tools)."""

@@ -100,6 +100,8 @@ def _constraint_text(constraint) -> str:
         return f"range {constraint.low}..{constraint.high}"
     if constraint.kind == "check":
         return f"check {constraint.expression}"
+    if constraint.kind == "references":
+        return f"references {constraint.references}"
     return constraint.kind
 
 

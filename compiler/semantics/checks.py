@@ -45,7 +45,16 @@ class Expression:
     text: str
 
 
-Check = Union[NotNull, Unique, AcceptedValues, Range, Expression]
+@dataclass(frozen=True)
+class References:
+    """Every non-null value is a value of `to_column` in `table` (a foreign key; `table` is an upstream)."""
+
+    column: str
+    table: str
+    to_column: str
+
+
+Check = Union[NotNull, Unique, AcceptedValues, Range, Expression, References]
 
 
 @lru_cache(maxsize=1 << 14)
@@ -63,6 +72,8 @@ def column_checks(column: Column) -> tuple[Check, ...]:
             checks.append(Range(column.name, constraint.low, constraint.high))
         elif constraint.kind == "check":
             checks.append(Expression(column.name, constraint.expression))
+        elif constraint.kind == "references":
+            checks.append(References(column.name, constraint.referenced_table, constraint.referenced_column))
     return tuple(checks)
 
 
@@ -70,11 +81,23 @@ def contract_checks(contract: Contract | None) -> list[Check]:
     return [check for column in (contract.columns if contract else ()) for check in column_checks(column)]
 
 
-_CHECK_PREFIX = {NotNull: "not_null", Unique: "unique", AcceptedValues: "accepted_values", Range: "range", Expression: "check"}
+_CHECK_PREFIX = {
+    NotNull: "not_null",
+    Unique: "unique",
+    AcceptedValues: "accepted_values",
+    Range: "range",
+    Expression: "check",
+    References: "references",
+}
+
+
+def referenced_tables(contract: Contract | None) -> set[str]:
+    """The tables a contract's `references` constraints read: the model depends on them."""
+    return {c.table for c in contract_checks(contract) if isinstance(c, References)}
 
 
 def check_kind(check: Check) -> str:
-    """not_null | unique | accepted_values | range | check: what the constraint asks."""
+    """not_null | unique | accepted_values | range | check | references: what the constraint asks."""
     return _CHECK_PREFIX[type(check)]
 
 
@@ -104,4 +127,6 @@ def describe_check(check: Check) -> str:
         low = "" if check.low is None else f"at least {check.low}"
         high = "" if check.high is None else f"at most {check.high}"
         return f"{check.column} is {' and '.join(p for p in (low, high) if p)}"
+    if isinstance(check, References):
+        return f"{check.column} is a {check.to_column} of {check.table}"
     return f"{check.text} holds on every row"

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from ..build.memo import Memo
 from ..ir import Column, Contract, Spec
-from ..semantics.checks import AcceptedValues, Expression, Range, column_checks
+from ..semantics.checks import AcceptedValues, Expression, Range, References, column_checks
 from ..semantics.types import logical_type
 from ..sqltext import generate, identifier_node
 from .files import GeneratedFile
@@ -31,6 +31,9 @@ def quality_rules(column: Column, table: str, spec: Spec, memo: Memo) -> list[di
             query = memo.cached(_failing_rows_query, _RuleInput(spec.project.dialect, table, check, parsed))
             described = {"description": f"check: {check.text}"} if isinstance(check, Expression) else {}
             rules.append({"type": "sql", **described, "query": query, "mustBe": 0})
+        elif isinstance(check, References):
+            query = memo.cached(_orphans_query, _RuleInput(spec.project.dialect, table, check, None))
+            rules.append({"type": "sql", "description": f"references: {check.table}.{check.to_column}", "query": query, "mustBe": 0})
     return rules
 
 
@@ -38,7 +41,7 @@ def quality_rules(column: Column, table: str, spec: Spec, memo: Memo) -> list[di
 class _RuleInput:
     dialect: str
     table: str
-    check: Range | Expression
+    check: Range | Expression | References
     condition: exp.Expression | None = field(compare=False)  # an Expression's text, parsed
 
 
@@ -51,6 +54,20 @@ def _failing_rows_query(given: _RuleInput) -> str:
     parts = [identifier_node(part, given.dialect) for part in given.table.split(".", 1)]
     name = exp.Table(this=parts[-1], db=parts[0] if len(parts) == 2 else None)
     return generate(exp.select(exp.Count(this=exp.Star())).from_(name).where(failing), given.dialect, pretty=False)
+
+
+def _table_node(name: str, dialect: str) -> exp.Table:
+    parts = [identifier_node(part, dialect) for part in name.split(".", 1)]
+    return exp.Table(this=parts[-1], db=parts[0] if len(parts) == 2 else None)
+
+
+def _orphans_query(given: _RuleInput) -> str:
+    """`SELECT COUNT(*)` of the rows whose value is not null and not found in the referenced column."""
+    check = given.check
+    column = exp.column(identifier_node(check.column, given.dialect))
+    referenced = exp.select(exp.column(identifier_node(check.to_column, given.dialect))).from_(_table_node(check.table, given.dialect))
+    orphan = exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.null())), exp.Not(this=exp.In(this=column.copy(), query=exp.Subquery(this=referenced))))
+    return generate(exp.select(exp.Count(this=exp.Star())).from_(_table_node(given.table, given.dialect)).where(orphan), given.dialect, pretty=False)
 
 
 def _outside(check: Range, dialect: str) -> exp.Expression:

@@ -44,6 +44,8 @@ class ContractSections(ResolverBase):
             elif low is not None and high is not None and low > high:
                 self.error(path, f"range minimum {low} is greater than its maximum {high}", "write `[min, max]`")
             return Constraint(kind=kind, low=low, high=high)
+        if kind == "references":
+            return Constraint(kind=kind, references=value)
         return Constraint(kind=kind, expression=value.strip())
 
     def _contract(self, name: str, raw: dict, path: JsonPath, inline: bool) -> Contract:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from ... import semantics
 from ...execution import EXECUTION_TIME_VAR, SQLMESH_ENVIRONMENT_VAR
 from ...ir import Column, Model
-from ...semantics.checks import AcceptedValues, Check, Expression, NotNull, Range, Unique, column_checks
+from ...semantics.checks import AcceptedValues, Check, Expression, NotNull, Range, References, Unique, column_checks
 from ...semantics.kinds import kind_facts
 from ..files import GeneratedFile
 from ..render import render
@@ -116,6 +116,8 @@ def _data_test(project: DbtProject, check: Check) -> Any:
         if check.high is not None:
             bounds["max_value"] = check.high
         return {"accepted_range": {"arguments": bounds}}
+    if isinstance(check, References):
+        return {"relationships": {"arguments": {"to": project.reader(check.table).call, "field": check.to_column}}}
     assert isinstance(check, Expression)
     return {"expression_is_true": {"arguments": {"expression": project.check_sql(check.text)}}}
 

@@ -18,7 +18,7 @@ from ..files import GeneratedFile
 from ..render import render
 from .config import config_file, default_environment, guard_file
 from .externals import external_models, tests
-from .models import SUFFIX_VARIABLE, inline_seed, python_model, sql_model, stamp
+from .models import SUFFIX_VARIABLE, inline_seed, python_model, references_audit, sql_model, stamp, uses_references
 
 __all__ = ["SUFFIX_VARIABLE", "default_environment", "emit", "inline_seed", "stamp"]
 
@@ -38,4 +38,6 @@ def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
     for model in models:
         files.append(python_model(model, spec) if model.language == "python" else sql_model(model, spec, memo))
         files.extend(tests(model, spec))
+    if uses_references(models):
+        files.append(references_audit(spec))
     return files

@@ -17,7 +17,7 @@ from ...execution import EXECUTION_TIME_ENV
 from ...frontend import seeds
 from ...ir import Contract, Model, Spec
 from ...semantics import portability
-from ...semantics.checks import AcceptedValues, Expression, NotNull, Range, Unique, contract_checks
+from ...semantics.checks import AcceptedValues, Expression, NotNull, Range, References, Unique, contract_checks, referenced_tables
 from ...semantics.kinds import kind_facts
 from ...semantics.types import sqlmesh_type, type_class
 from ...sqltext import generate, identifier, literal, rewrite_tables, with_time_range
@@ -89,8 +89,19 @@ def inline_seed(model: Model, analysis: Analysis, dialect: str) -> bool:
     return any(seeds.pandas_changes_text(model.seed.values(c)) for c in text)
 
 
+REFERENCES_AUDIT = "meshgen_references"
+
+
+def env_table_name(name: str, analysis: Analysis) -> str:
+    """How a SQLMesh model names a table it reads: a dbt model through this gateway's environment suffix."""
+    if name in analysis.models and analysis.engine(name) == "dbt":
+        schema, _, table = name.partition(".")
+        return f"{schema}@{{{SUFFIX_VARIABLE}}}.{table}"
+    return name
+
+
 def _audits(contract: Contract | None, analysis: Analysis, dialect: str) -> list[tuple[str, dict]]:
-    """Contract checks as SQLMesh built-in audits: (name, {argument: SQL})."""
+    """Contract checks as SQLMesh audits (built-in, and meshgen's for `references`): (name, {argument: SQL})."""
     checks = contract_checks(contract)
     audits: list[tuple[str, dict]] = []
     for kind, name in ((NotNull, "not_null"), (Unique, "unique_values")):
@@ -110,7 +121,19 @@ def _audits(contract: Contract | None, analysis: Analysis, dialect: str) -> list
     criteria = [generate(analysis.checks[c.text], dialect, pretty=False) for c in checks if isinstance(c, Expression)]
     if criteria:
         audits.append(("forall", {"criteria": criteria}))
+    for check in checks:
+        if isinstance(check, References):
+            table = env_table_name(check.table, analysis)
+            audits.append((REFERENCES_AUDIT, {"column": check.column, "to_table": table, "to_column": check.to_column}))
     return audits
+
+
+def uses_references(models: list[Model]) -> bool:
+    return any(isinstance(c, References) for m in models for c in contract_checks(m.contract))
+
+
+def references_audit(spec: Spec) -> GeneratedFile:
+    return GeneratedFile(posixpath.join(spec.output.sqlmesh, "audits", f"{REFERENCES_AUDIT}.sql"), render("sqlmesh/meshgen_references.sql.j2"))
 
 
 def _sql_audit(name: str, args: dict, dialect: str) -> tuple[str, list[tuple[str, str]]]:
@@ -119,7 +142,9 @@ def _sql_audit(name: str, args: dict, dialect: str) -> tuple[str, list[tuple[str
     for key, value in args.items():
         if key == "columns":
             value_sql = "(" + ", ".join(identifier(c, dialect) for c in value) + ")"
-        elif key == "column":
+        elif key == "to_table":  # a table name, as the model's depends_on spells it
+            value_sql = value
+        elif key in ("column", "to_column"):
             value_sql = identifier(value, dialect)
         elif key == "criteria":
             value_sql = "(" + ", ".join(value) + ")"
@@ -140,8 +165,10 @@ def _python_audit(name: str, args: dict) -> tuple[str, list[tuple[str, str]]]:
     for key, value in args.items():
         if key == "columns":
             value_py = "[" + ", ".join(f"exp.column({c!r})" for c in value) + "]"
-        elif key == "column":
+        elif key in ("column", "to_column"):
             value_py = f"exp.column({value!r})"
+        elif key == "to_table":
+            value_py = f"exp.to_table({value!r})"
         elif key == "criteria":
             value_py = "[" + ", ".join(f"parse_one({c!r})" for c in value) + "]"
         else:
@@ -261,6 +288,8 @@ def sql_model(model: Model, spec: Spec, memo: Memo) -> GeneratedFile:
         columns=_columns(model, spec.analysis, dialect),
         column_descriptions=[(identifier(n, dialect), t) for n, t in _column_descriptions(model)],
         audits=audits,
+        # A references check reads its table: SQLMesh must build it first and map it in the audit.
+        depends_on=sorted(env_table_name(t, spec.analysis) for t in referenced_tables(model.contract) - {model.name}),
         query=query,
         inlined_seed=model.kind == "seed" and query is not None,
     )
