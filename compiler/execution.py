@@ -15,8 +15,8 @@ Both verbs take one execution time for all their stages, written as the
 placeholder `{execution_time}` in the commands, so every stage cuts its
 intervals at the same point and never reads an upstream that is still
 missing intervals it is about to compute. Commands are argument lists, run
-from the output root. `meshgen run`, the Airflow and Dagster files and the CI
-workflow all run these commands.
+from the output root. `meshgen deploy` and `meshgen run` run these commands;
+the Airflow and Dagster files and the CI workflow run those two verbs.
 """
 
 from __future__ import annotations
