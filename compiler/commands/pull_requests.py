@@ -40,6 +40,7 @@ from ..execution import (
 from ..ir import Environment, Spec
 from ..warehouses import warehouse
 from .engines import check_engines
+from .progress import Progress
 from .runner import _NOT_DEPLOYED, Echo, Step, _timed, now, run_command, run_step
 
 # Where the base environment's dbt manifest is parsed to (under the output root, git-ignored).
@@ -131,9 +132,10 @@ def execute_slim(
         if code != 0:
             echo(f"meshgen failed cloning the unchanged dbt models from {base_env.name}:\n$ {shlex.join(command)}\n{output[-3000:]}")
             return 1
+    progress = Progress(echo)
     for step in steps:
         echo(f"stage {step.stage.index} · {step.stage.engine} · {', '.join(step.stage.models)}")
-        failure = run_step(spec, root, env, step, name, at)
+        _, failure = run_step(spec, root, env, step, name, at, list(step.stage.models), progress)
         if failure:
             echo(failure.report(len(spec.analysis.stages)))
             return 1

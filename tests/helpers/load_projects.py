@@ -3,10 +3,14 @@
 argv: the output roots. Prints `loaded <root>` per tree; exits 1 at the first that does not load.
 """
 
+import os
 import sys
 from pathlib import Path
 
-import yaml
+# One process, no forks: SQLMesh forks workers to update model schemas, which can die when forked
+# from a process that has dbt's threads running.
+os.environ["MAX_FORK_WORKERS"] = "1"
+
 from dbt.cli.main import dbtRunner
 from sqlmesh import Context
 
