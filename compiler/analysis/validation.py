@@ -21,26 +21,17 @@ from .sql import OutputColumn
 def type_errors(spec: Spec) -> list[Diagnostic]:
     """Contract types the dialect does not know, and Python models without the contract their columns need."""
     dialect = spec.project.dialect
+    declaring = [("contract", c) for c in spec.contracts] + [("source", s) for s in spec.sources]
     errors = [
         Diagnostic(
-            column.location if column.location.line else contract.location,
-            f"contract '{contract.name}': column '{column.name}' has unknown type '{column.type}'",
+            column.location if column.location.line else owner.location,
+            f"{kind} '{owner.name}': column '{column.name}' has unknown type '{column.type}'",
             f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
         )
-        for contract in spec.contracts
-        for column in contract.columns
+        for kind, owner in declaring
+        for column in owner.columns
         if not valid_type(column.type, dialect)
     ]
-    errors.extend(
-        Diagnostic(
-            column.location if column.location.line else source.location,
-            f"source '{source.name}': column '{column.name}' has unknown type '{column.type}'",
-            f"use a {dialect} type such as integer, bigint, double, decimal(18,2), varchar, date, timestamp",
-        )
-        for source in spec.sources
-        for column in source.columns
-        if not valid_type(column.type, dialect)
-    )
     errors.extend(
         Diagnostic(
             model.location,

@@ -379,15 +379,15 @@ def _run_stages(
             else:
                 runnable.append(model)
         label = f"[{stage.index}/{total}] stage {stage.index} · {stage.engine} · {', '.join(stage.models)}"
-        if not runnable:
-            echo(f"{label}: nothing due" if not due else f"{label}: nothing to run (upstream failures)")
-            progress.start(stage.engine, stage.models)
-            progress.finish({m: outcomes[m] for m in due})
+        if not due:
+            echo(f"{label}: nothing due")
             continue
-        echo(label)
+        echo(label if runnable else f"{label}: nothing to run (upstream failures)")
         for model in due:
             if model not in runnable:
                 echo(model_line(model, stage.engine, outcomes[model]))
+        if not runnable:
+            continue
         started = time.monotonic()
         command = tuple(with_time(invocation.command_for(runnable), at))
         stage_result, failure = run_step(spec, root, env, Step(stage, (command,)), name, at, runnable, progress)
@@ -408,9 +408,10 @@ def _run_summary(outcomes: dict[str, Outcome], failures: list[StageFailure], tot
             lines.append(failure.report(total))
             continue
         failed = [m for m in failure.stage.models if m in outcomes and outcomes[m].status == FAILED]
-        for model in failed or [failure.model]:
-            message = outcomes[model].message if model in outcomes and outcomes[model].message and failed else failure.message
-            lines.append(StageFailure(failure.stage, model, message).report(total))
+        if not failed:
+            lines.append(failure.report(total))
+        for model in failed:
+            lines.append(StageFailure(failure.stage, model, outcomes[model].message or failure.message).report(total))
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

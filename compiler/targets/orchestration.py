@@ -37,35 +37,42 @@ def emit(spec: Spec, memo: "Memo | None" = None) -> list[GeneratedFile]:
     folder = spec.output.orchestration_dir
     path = posixpath.normpath(posixpath.join(folder, "manifest.json"))
     files = [GeneratedFile(path, json.dumps(plan, indent=2, sort_keys=False) + "\n")]
+    if not (spec.output.airflow or spec.output.dagster):
+        return files
+    shared = _context(spec, plan)
     if spec.output.airflow:
         path = posixpath.normpath(posixpath.join(folder, "airflow", f"{spec.project.name}_dag.py"))
-        files.append(GeneratedFile(path, render("orchestration/airflow_dag.py.j2", **_context(spec, plan, path))))
-        if pools(spec, plan):
+        files.append(GeneratedFile(path, render("orchestration/airflow_dag.py.j2", **shared, **_location(path))))
+        if shared["pools"]:
             pools_file = posixpath.normpath(posixpath.join(folder, "airflow", "pools.json"))
-            files.append(GeneratedFile(pools_file, json.dumps(pools(spec, plan), indent=2) + "\n"))
+            files.append(GeneratedFile(pools_file, json.dumps(shared["pools"], indent=2) + "\n"))
     if spec.output.dagster:
         path = posixpath.normpath(posixpath.join(folder, "dagster", "definitions.py"))
-        files.append(GeneratedFile(path, render("orchestration/dagster_definitions.py.j2", **_context(spec, plan, path))))
+        files.append(GeneratedFile(path, render("orchestration/dagster_definitions.py.j2", **shared, **_location(path))))
     return files
 
 
-def _context(spec: Spec, plan: dict, path: str) -> dict:
+def _location(path: str) -> dict:
+    """Where a generated file finds the output root: this many folders up (it is never at the root)."""
     folder = PurePosixPath(path).parent
+    return {"root_depth": len(folder.parts), "root_relative": posixpath.relpath(".", str(folder))}
+
+
+def _context(spec: Spec, plan: dict) -> dict:
+    """What both orchestrator files are generated from."""
     start = spec.project.start
+    environments = _environments(spec, plan)
     return {
         "project": spec.project,
-        # The output root is this many folders above the generated file (which is never at the root).
-        "root_depth": len(folder.parts),
-        "root_relative": posixpath.relpath(".", str(folder)),
         "spec_path": posixpath.normpath(posixpath.join(spec.project.spec_folder, spec.project.spec_file)),
         "start": tuple(int(part) for part in start.split("-")) if start else None,
         "schedule": _schedule(spec),
         "retries": spec.retries,
-        "environments": _environments(spec, plan),
+        "environments": environments,
         "shared_databases": _shares_a_database(plan["environments"]),
         "stages": _stages(spec),
         "cpu_pool": _cpu_pool(spec, plan),
-        "pools": pools(spec, plan),
+        "pools": _pools(spec, environments, plan),
         "pool": f"meshgen_{spec.project.name}",
         "models": [_model(spec, model) for model in spec.models],
         "sources": _sources(spec),
@@ -91,10 +98,10 @@ def _cpu_pool(spec: Spec, plan: dict) -> dict | None:
     return {"name": f"meshgen_{spec.project.name}_cpu", "slots": int(spec.limits.max_cpu_cores)}
 
 
-def pools(spec: Spec, plan: dict) -> dict:
+def _pools(spec: Spec, environments: list[dict], plan: dict) -> dict:
     """Airflow's pools file (`airflow pools import`): a writer pool per DuckDB file, the CPU pool."""
     found = {}
-    for env in _environments(spec, plan):
+    for env in environments:
         if env["writer_pool"]:
             found[env["writer_pool"]] = {"slots": 1, "description": f"DuckDB allows a single writer on {env['database']}", "include_deferred": False}
     cpu = _cpu_pool(spec, plan)

@@ -272,10 +272,11 @@ def run_stage(index: int, environment: str, data_interval_end=None, ti=None) -> 
     after, until = window(data_interval_end)
     outcomes, runnable = {}, []
     for model in stage["models"]:
-        upstream = _failed_upstream(model, after, until, ti) if is_due(MODELS[model]["cron"], after, until) else ""
         if not is_due(MODELS[model]["cron"], after, until):
             outcomes[model] = {"status": "not_due"}
-        elif upstream:
+            continue
+        upstream = _failed_upstream(model, after, until, ti)
+        if upstream:
             outcomes[model] = {"status": "blocked", "message": f"upstream {upstream} did not succeed"}
         else:
             runnable.append(model)
