@@ -11,16 +11,33 @@ from typing import Callable
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ErrorLevel
 
 
 @cache
-def _generator(dialect: str, pretty: bool):
-    return Dialect.get_or_raise(dialect).generator(pretty=pretty, comments=False)
+def _generator(dialect: str, pretty: bool, comments: bool = False, **options):
+    return Dialect.get_or_raise(dialect).generator(pretty=pretty, comments=comments, **options)
 
 
 def generate(expression: exp.Expression, dialect: str, pretty: bool = True, owned: bool = False) -> str:
     """SQL text; `owned`: the caller's own copy, which generation may change (saves copying it again)."""
     return _generator(dialect, pretty).generate(expression, copy=not owned)
+
+
+def sql_of(expression: exp.Expression, dialect: str) -> str:
+    """What `expression.sql(dialect=...)` writes (comments kept), with the dialect's reused generator.
+
+    `Expression.sql` builds a new generator on every call, which with the compiled
+    sqlglot re-parses the dialect's SQL templates each time (about 4 ms for DuckDB).
+    """
+    return _generator(dialect, False, True).generate(expression, copy=True)
+
+
+def unsupported_constructs(expression: exp.Expression, dialect: str) -> list[str]:
+    """What sqlglot reports it cannot express when it writes the expression in `dialect` (the text is dropped)."""
+    generator = _generator(dialect, False, False, unsupported_level=ErrorLevel.IGNORE)
+    generator.generate(expression, copy=True)
+    return list(dict.fromkeys(generator.unsupported_messages))
 
 
 # Words PostgreSQL reserves (DuckDB's parser is PostgreSQL's): as bare names they are read as syntax,
@@ -44,7 +61,7 @@ def identifier_node(name: str, dialect: str) -> exp.Identifier:
 
 @cache
 def identifier(name: str, dialect: str) -> str:
-    return identifier_node(name, dialect).sql(dialect=dialect)
+    return sql_of(identifier_node(name, dialect), dialect)
 
 
 def literal(value, dialect: str) -> str:

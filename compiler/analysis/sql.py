@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
@@ -16,7 +16,7 @@ from sqlglot.schema import MappingSchema
 
 from ..errors import Diagnostic, Location, closest
 from ..ir import Model
-from ..sqltext import generate
+from ..sqltext import generate, unsupported_constructs
 from ..warehouses import overload_functions
 
 Schema = dict[str, dict[str, dict[str, str]]]  # schema -> table -> column -> type
@@ -246,9 +246,7 @@ def _start(node: exp.Expression, text: str) -> int:
 
 def unsupported_in(query: exp.Query, dialect: str) -> list[str]:
     """What sqlglot reports it cannot express when it writes the query in another dialect."""
-    generator = sqlglot.Dialect.get_or_raise(dialect).generator(unsupported_level=ErrorLevel.IGNORE, pretty=False)
-    generator.generate(query, copy=True)
-    return list(dict.fromkeys(generator.unsupported_messages))
+    return unsupported_constructs(query, dialect)
 
 
 def typed_output(query: exp.Query, schema: Schema, dialect: str, text: str = "") -> tuple[tuple[OutputColumn, ...] | None, tuple[TypedCall, ...], list[list]] | None:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from ..sqltext import sql_of
 from ..warehouses import warehouse
 
 _CLASSES = {
@@ -56,7 +57,7 @@ def valid_type(sql_type: str, dialect: str) -> bool:
 @lru_cache(maxsize=None)
 def sqlmesh_type(type_text: str, dialect: str) -> str:
     """A type as SQLMesh's `columns` write it (sqlglot's spelling in the dialect)."""
-    return exp.DataType.build(type_text, dialect=dialect).sql(dialect=dialect)
+    return sql_of(exp.DataType.build(type_text, dialect=dialect), dialect)
 
 
 @lru_cache(maxsize=None)
@@ -69,7 +70,7 @@ def warehouse_type(type_text: str, source_dialect: str, warehouse_type_name: str
         return f"decimal({defaults[0]},{defaults[1]})"
     if source_dialect == warehouse_type_name and warehouse(warehouse_type_name).accepts_sqlglot_types and not bare_decimal:
         return type_text.replace(", ", ",")  # the spec's own spelling, which this warehouse knows
-    return dtype.sql(dialect=warehouse_type_name).lower().replace(", ", ",")
+    return sql_of(dtype, warehouse_type_name).lower().replace(", ", ",")
 
 
 @lru_cache(maxsize=None)
