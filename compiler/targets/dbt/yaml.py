@@ -31,6 +31,7 @@ DbtDumper.add_representer(
 )
 DbtDumper.add_representer(Unrendered, lambda dumper, data: dumper.represent_str(str(data)))
 DbtDumper.add_representer(Row, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+DbtDumper.quick_kinds = {Jinja: "double", Unrendered: "str", Row: "flow"}
 
 
 def dbt_yaml(data: Any, indent: int = 0) -> str:
