@@ -46,6 +46,7 @@ from .execution import (
     renamed_as,
 )
 from .ir import Environment, Model, Spec
+from .sqltext import SQLMESH_BESIDE_COMPILED, compiled_sqlglot
 from .warehouses import database_file
 
 OK, FAILED, SKIPPED, NOT_PROBED = "ok", "failed", "skipped", "not probed"
@@ -219,6 +220,8 @@ class SqlmeshProbe(Probe):
 
     def __init__(self, spec: Spec, root: Path, env: Environment, name: str):
         super().__init__(spec, root, env, name)
+        if compiled_sqlglot():
+            raise fail(Location(spec.project.spec_file), *SQLMESH_BESIDE_COMPILED)
         try:
             from sqlglot import exp
             from sqlmesh import Context

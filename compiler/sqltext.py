@@ -40,6 +40,21 @@ def unsupported_constructs(expression: exp.Expression, dialect: str) -> list[str
     return list(dict.fromkeys(generator.unsupported_messages))
 
 
+def compiled_sqlglot() -> bool:
+    """Whether this Python's sqlglot is the compiled build (sqlglotc, meshgen's `fast` extra)."""
+    import sqlglot.parser
+
+    return not sqlglot.parser.__file__.endswith(".py")
+
+
+# SQLMesh subclasses sqlglot's classes, which the compiled build forbids: it fails to import beside it.
+SQLMESH_BESIDE_COMPILED = (
+    "SQLMesh cannot run beside the compiled sqlglot (sqlglotc) installed in its Python: its classes extend sqlglot's",
+    "run `pip uninstall sqlglotc` in that environment; meshgen's `fast` extra is for environments without SQLMesh "
+    "(a pre-commit hook, a CI step that only builds)",
+)
+
+
 # Words PostgreSQL reserves (DuckDB's parser is PostgreSQL's): as bare names they are read as syntax,
 # and sqlglot, which parses them leniently, leaves them unquoted.
 RESERVED_WORDS = frozenset(

@@ -69,6 +69,15 @@ def test_an_environment_whose_drivers_are_found_starts_its_stages(example_spec, 
     assert started == ["sqlmesh", "dbt", "sqlmesh", "dbt"]
 
 
+def test_sqlmesh_beside_the_compiled_sqlglot_is_refused_before_any_stage(example_spec, started, monkeypatch):
+    monkeypatch.setattr(engines, "compiled_sqlglot", lambda: True)  # as in a venv with meshgen's `fast` extra
+    result = run_cli("deploy", example_spec, "--env", "dev", "--execution-time", "2024-04-01")
+    assert result.exit_code == 1
+    assert "SQLMesh cannot run beside the compiled sqlglot (sqlglotc)" in result.stderr
+    assert "pip uninstall sqlglotc" in result.stderr
+    assert started == [], "no engine started"
+
+
 def test_a_dry_run_needs_no_driver(example_spec, started, monkeypatch):
     missing(monkeypatch, "psycopg2", "dbt.adapters.postgres")
     assert run_cli("deploy", example_spec, "--env", "prod", "--dry-run").exit_code == 0

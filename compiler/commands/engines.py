@@ -20,6 +20,7 @@ from typing import Iterable
 from ..errors import Location, fail, shown
 from ..execution import database_path, install_hint
 from ..ir import Environment, Spec
+from ..sqltext import SQLMESH_BESIDE_COMPILED, compiled_sqlglot
 from ..warehouses import Warehouse, warehouse
 
 # Run by another Python: exit 3 when the module is not found (any other failure is not a verdict).
@@ -31,6 +32,11 @@ except ImportError:
 sys.exit(0 if found else 3)
 """
 _NOT_FOUND = 3
+_COMPILED = 4
+_FIND_COMPILED_SQLGLOT = """import importlib.util, sys
+spec = importlib.util.find_spec("sqlglot.parser")
+sys.exit(4 if spec is not None and spec.origin and not spec.origin.endswith(".py") else 0)
+"""
 
 
 def tool_path(name: str, facts: Warehouse) -> str:
@@ -73,13 +79,29 @@ def importable(python: str | None, module: str) -> bool:
     return result.returncode != _NOT_FOUND
 
 
+def has_compiled_sqlglot(python: str | None) -> bool:
+    """Whether `python` has the compiled sqlglot, beside which SQLMesh cannot import (False when unknown)."""
+    if python is None:
+        return False
+    if python == sys.executable:
+        return compiled_sqlglot()
+    try:
+        result = subprocess.run([python, "-c", _FIND_COMPILED_SQLGLOT], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == _COMPILED
+
+
 def check_engines(spec: Spec, env: Environment, engines: Iterable[str]) -> None:
     """Each engine's CLI is installed and finds the driver of the environment's warehouse, or a one-line error."""
     facts = warehouse(spec.gateway(env.gateway).type)
     missing = []
     for engine in dict.fromkeys(engines):
         driver = facts.driver(engine)
-        if not importable(engine_python(tool_path(engine, facts)), driver.module):
+        python = engine_python(tool_path(engine, facts))
+        if engine == "sqlmesh" and has_compiled_sqlglot(python):
+            raise fail(Location(spec.project.spec_file), *SQLMESH_BESIDE_COMPILED)
+        if not importable(python, driver.module):
             missing.append(driver.requirement)
     if missing:
         drivers = "drivers" if len(missing) > 1 else "driver"
