@@ -18,11 +18,13 @@ from ..build.memo import Memo
 from ..errors import Diagnostic, MeshgenError, did_you_mean
 from ..frontend import seeds
 from ..ir import Model, Spec
+from ..semantics import portability
 from ..semantics.checks import referenced_tables
 from . import engines as engine_rules
 from . import fingerprints, validation
 from . import sql as sqlmod
 from .graph import topological_order
+from .names import output_names
 from .result import Analysis, ModelAnalysis, QueryStore
 from .sql import OutputColumn, Schema
 from .stages import plan_stages
@@ -51,9 +53,17 @@ class SqlOverSchema(SqlText):
 
 
 def table_reads(given: SqlText) -> list | None:
-    """Tables the SQL names: (qualified, unqualified), each name with its offset in the text."""
+    """Tables the SQL names: (qualified, unqualified), each name with its offset in the text; and its shape.
+
+    The shape tells which models need their column types inferred (`_typed_models`):
+    whether every output column is a CAST, and whether it calls a function some
+    warehouse may have no overload of.
+    """
     query = given.parsed()
-    return list(sqlmod.table_references(query)) if query is not None else None
+    if query is None:
+        return None
+    shape = {"casts": all(isinstance(s.unalias(), exp.Cast) for s in query.selects), "calls": bool(sqlmod.typed_call_nodes(query))}
+    return [*sqlmod.table_references(query), shape]
 
 
 def inferred_output(given: SqlOverSchema) -> dict:
@@ -71,6 +81,24 @@ def inferred_output(given: SqlOverSchema) -> dict:
 
 
 @dataclass(frozen=True)
+class SqlOverNames(SqlText):
+    """A model's SQL, the column names of the tables it reads, and whether its CASTs give its column types."""
+
+    tables: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    cast_types: bool = False
+
+
+def named_output(given: SqlOverNames) -> dict | None:
+    """The SQL's output columns as the memo keeps them, by name only (or typed by their CASTs); None when not certain."""
+    query = given.parsed()
+    names = output_names(query, dict(given.tables), given.dialect) if query is not None else None
+    if names is None:
+        return None
+    types = [sqlmod.type_text(s.unalias().to, given.dialect) for s in query.selects] if given.cast_types else [""] * len(names)
+    return {"columns": [[n, t] for n, t in zip(names, types)], "calls": [], "unresolved": [], "unnamed": [], "exact": sqlmod.exactly_typed_outputs(query)}
+
+
+@dataclass(frozen=True)
 class SqlForDialect(SqlText):
     """A model's SQL and a dialect to write it in."""
 
@@ -84,7 +112,7 @@ def unsupported_messages(given: SqlForDialect) -> list:
 
 
 class _Analyzer:
-    def __init__(self, spec: Spec, memo: Memo, work: LocalWork | None = None):
+    def __init__(self, spec: Spec, memo: Memo, work: LocalWork | None = None, all_types: bool = False):
         self.spec = spec
         self.dialect = spec.project.dialect
         self.models = {m.name: m for m in spec.models}
@@ -95,6 +123,8 @@ class _Analyzer:
         self.work = work or LocalWork()
         self.calls: dict[str, tuple[sqlmod.TypedCall, ...]] = {}  # model -> its typed calls
         self.column_problems: dict[str, dict] = {}  # model -> what inferring its output found
+        self.all_types = all_types
+        self.typed: set[str] = set()  # the SQL models whose column types something reads (`_typed_models`)
 
     def refuse(self, found: list[Diagnostic] = ()) -> None:
         """Stop with every diagnostic found so far."""
@@ -115,6 +145,7 @@ class _Analyzer:
         self.errors.extend(validation.layer_errors(spec, upstreams))
         decisions = {m.name: engine_rules.decide(m, spec.engines) for m in spec.models}
         self.errors.extend(validation.capability_errors(spec, decisions))
+        self.typed = self._typed_models(upstreams, {n: d.engine for n, d in decisions.items()}, reads)
         outputs = self._infer_outputs(order, upstreams)
         self.errors.extend(validation.column_errors(spec, self.column_problems))
         self.errors.extend(validation.portability_errors(spec, self.calls, self._unsupported))
@@ -149,24 +180,24 @@ class _Analyzer:
         )
 
     # -- SQL and dependencies ------------------------------------------------
-    def _reads(self, name: str) -> tuple[dict[str, int], dict[str, int]] | None:
-        """Tables the SQL names (qualified, unqualified; each with its offset), remembered by SQL text."""
+    def _reads(self, name: str) -> tuple[dict[str, int], dict[str, int], dict] | None:
+        """Tables the SQL names (qualified, unqualified; each with its offset) and its shape, remembered by SQL text."""
         model = self.models[name]
         if model.sql is None:
             return None
         found = self.memo.cached(table_reads, SqlText(self.dialect, model.sql.text, lambda: self.queries.get(name)))
-        return (found[0], found[1]) if found else None
+        return tuple(found) if found else None
 
     def _unsupported(self, model: Model, dialect: str) -> list[str]:
         given = SqlForDialect(self.dialect, model.sql.text, lambda: self.queries.get(model.name), dialect)
         return self.memo.cached(unsupported_messages, given)
 
-    def _upstreams(self, model: Model, reads: tuple[dict[str, int], dict[str, int]] | None) -> set[str]:
+    def _upstreams(self, model: Model, reads: tuple[dict[str, int], dict[str, int], dict] | None) -> set[str]:
         known = list(self.models) + list(self.sources)
         found: set[str] = set()
         offsets: dict[str, int] = {}
         if reads is not None:
-            qualified, unqualified = reads
+            qualified, unqualified = reads[0], reads[1]
             offsets = qualified
             for name, offset in unqualified.items():
                 self.errors.append(
@@ -243,8 +274,14 @@ class _Analyzer:
             contract = model.contract
             outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
             return
-        given = SqlOverSchema(self.dialect, model.sql.text, lambda: self.queries.get(name), self._upstream_schema(name, upstreams, outputs))
-        found = self.memo.cached(inferred_output, given)
+        found = None
+        if name not in self.typed:
+            names = tuple((t, tuple(c)) for t, c in self._upstream_schema(name, upstreams, outputs, flat=True).items())
+            given_names = SqlOverNames(self.dialect, model.sql.text, lambda: self.queries.get(name), names, model.contract is not None)
+            found = self.memo.cached(named_output, given_names)
+        if found is None:
+            given = SqlOverSchema(self.dialect, model.sql.text, lambda: self.queries.get(name), self._upstream_schema(name, upstreams, outputs))
+            found = self.memo.cached(inferred_output, given)
         self._take(name, found, outputs)
         self.work.publish(name, has_sql, found)
 
@@ -256,14 +293,55 @@ class _Analyzer:
             for function, index, arguments, type_, offset in found.get("calls", ())
         )
 
-    def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> Schema:
+    def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping, flat: bool = False) -> Schema:
+        """The columns of the tables a model reads: schema -> table -> columns, or `flat`, schema.table -> columns."""
         schema: Schema = {}
+        flat_schema: dict = {}
         for table in sorted(upstreams[name]):
             columns = self._schema_of(table, outputs)
             if columns:
                 db, _, table_name = table.partition(".")
                 schema.setdefault(db, {})[table_name] = columns
-        return schema
+                flat_schema[table] = columns
+        return flat_schema if flat else schema
+
+    def _typed_models(self, upstreams: Mapping[str, set[str]], engine_of: Mapping[str, str], reads: Mapping) -> set[str]:
+        """The SQL models whose inferred column types something reads; the others need their column names only.
+
+        Types are read for: the time column of a time range; the columns of a model
+        without a contract that dbt declares (its own, or those of a SQLMesh model it
+        reads as a source) or SQLMesh declares (a dbt model it reads); a contract's
+        check where some output is not a CAST; calls some warehouse may lack an
+        overload of. Each such model's upstreams without a contract need theirs, as
+        typing a query needs the types of what it reads.
+        """
+        sql_models = [m for m in self.spec.models if m.sql is not None and m.seed is None]
+        if self.all_types:
+            return {m.name for m in sql_models}
+        overloads = portability.overloads_matter(self.spec)
+        read_by: dict[str, set[str]] = {}
+        for name, ups in upstreams.items():
+            for upstream in ups:
+                read_by.setdefault(upstream, set()).add(engine_of[name])
+        wanted = set()
+        for model in sql_models:
+            shape = reads[model.name][2] if reads.get(model.name) else {"casts": False, "calls": True}
+            crosses = bool(read_by.get(model.name, set()) - {engine_of[model.name]})
+            if (
+                model.kind == "incremental_by_time_range"
+                or (model.contract is None and (engine_of[model.name] == "dbt" or crosses))
+                or (model.contract is not None and not shape["casts"])
+                or (overloads and shape["calls"])
+            ):
+                wanted.add(model.name)
+        typed, pending = set(), sorted(wanted)
+        while pending:
+            name = pending.pop()
+            if name in typed:
+                continue
+            typed.add(name)
+            pending += [u for u in upstreams[name] if u in self.models and self.models[u].contract is None and self.models[u].sql is not None]
+        return typed
 
 
 def _downstreams(order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:
@@ -284,12 +362,14 @@ def _columns(found: dict) -> tuple[OutputColumn, ...] | None:
     return None if found["columns"] is None else tuple(OutputColumn(n, t) for n, t in found["columns"])
 
 
-def analyze(spec: Spec, memo: Memo | None = None, work: LocalWork | None = None) -> Spec:
+def analyze(spec: Spec, memo: Memo | None = None, work: LocalWork | None = None, all_types: bool = False) -> Spec:
     """The spec with its analysis attached; raises MeshgenError on the first failing phase.
 
+    Only the models whose column types something generated reads are typed; the
+    others' columns carry names only, unless `all_types` (for `meshgen explain`).
     With `SharedWork`, a helper process runs this too, on its share of the models (see `work.py`).
     """
-    return replace(spec, analysis=_Analyzer(spec, memo or Memo(), work).run())
+    return replace(spec, analysis=_Analyzer(spec, memo or Memo(), work, all_types).run())
 
 
 def helper_models(spec: Spec, memo: Memo, engine: str) -> frozenset[str] | None:

@@ -227,7 +227,7 @@ def _typed_calls(annotated: exp.Query, dialect: str, text: str) -> tuple[TypedCa
             continue
         arguments = tuple((key, _family(value, float_division)) for key, value in node.args.items() if isinstance(value, exp.Expression))
         known = node.type is not None and not node.type.is_type(exp.DataType.Type.UNKNOWN)
-        found[index] = TypedCall(type(node).__name__, index, arguments, _type_text(node.type, dialect) if known else "", _start(node, text))
+        found[index] = TypedCall(type(node).__name__, index, arguments, type_text(node.type, dialect) if known else "", _start(node, text))
     return tuple(found[i] for i in sorted(found))
 
 
@@ -341,12 +341,12 @@ def _output(annotated: exp.Query, dialect: str) -> tuple[OutputColumn, ...] | No
             return None  # a star over a table whose columns are unknown
         dtype = select.type
         known = dtype is not None and not dtype.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
-        columns.append(OutputColumn(select.alias_or_name, _type_text(dtype, dialect) if known else ""))
+        columns.append(OutputColumn(select.alias_or_name, type_text(dtype, dialect) if known else ""))
     return tuple(columns)
 
 
 @lru_cache(maxsize=None)
-def _type_text(dtype: exp.DataType, dialect: str) -> str:
+def type_text(dtype: exp.DataType, dialect: str) -> str:
     """An inferred type as SQL; remembered, as the same few types recur in every model."""
     return generate(dtype, dialect, pretty=False).lower()
 

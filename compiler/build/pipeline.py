@@ -39,12 +39,15 @@ def fewer_collections() -> Iterator[None]:
 HELPER_ENGINE = "dbt"
 
 
-def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None) -> Spec:
-    """Read, schema-check, resolve and analyse a spec into the IR; raise MeshgenError on bad input."""
+def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None, all_types: bool = False) -> Spec:
+    """Read, schema-check, resolve and analyse a spec into the IR; raise MeshgenError on bad input.
+
+    `all_types`: infer every model's column types, not only those the generated files read.
+    """
     from .memo import Memo
 
     with fewer_collections():
-        spec, _ = analyze_and_emit(resolve_spec(spec_path, display, memo), memo or Memo(), emit=False)
+        spec, _ = analyze_and_emit(resolve_spec(spec_path, display, memo), memo or Memo(), emit=False, all_types=all_types)
     return spec
 
 
@@ -96,7 +99,7 @@ def emit_all(spec: Spec, memo: "Memo | None" = None, delivered: Mapping[str, Cal
     return files
 
 
-def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[Spec, list[GeneratedFile]]:
+def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True, all_types: bool = False) -> tuple[Spec, list[GeneratedFile]]:
     """Analysis, every target's check, and (unless `emit` is false) emission.
 
     On a large cold build a helper process takes the dbt models: it parses and
@@ -112,12 +115,12 @@ def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[S
 
     def helper(partner: parallel.Partner) -> tuple[list[GeneratedFile], dict]:
         earlier = memo.used_keys()
-        spec = analyze(resolved, memo, SharedWork(partner, helper_share))
+        spec = analyze(resolved, memo, SharedWork(partner, helper_share), all_types)
         return target(HELPER_ENGINE).emit(spec, memo) if emit else [], memo.used_since(earlier)
 
     partner = parallel.fork_helper(helper) if helper_share else None
     if partner is None:
-        spec = _checked(analyze(resolved, memo))
+        spec = _checked(analyze(resolved, memo, all_types=all_types))
         return spec, emit_all(spec, memo) if emit else []
 
     def helper_files() -> list[GeneratedFile]:
@@ -129,7 +132,7 @@ def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True) -> tuple[S
         return files
 
     try:
-        spec = _checked(analyze(resolved, memo, SharedWork(partner, helper_share)))
+        spec = _checked(analyze(resolved, memo, SharedWork(partner, helper_share), all_types))
         return spec, emit_all(spec, memo, {HELPER_ENGINE: helper_files}) if emit else []
     finally:
         partner.close()

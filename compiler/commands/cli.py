@@ -149,7 +149,7 @@ def explain(
     from .explain import explain as explain_model
     from ..build.pipeline import load
 
-    typer.echo(explain_model(load(spec, str(spec)), model), nl=False)
+    typer.echo(explain_model(load(spec, str(spec), all_types=True), model), nl=False)
 
 
 @app.command()

@@ -46,6 +46,11 @@ def warehouses_of(spec: Spec) -> dict[str, tuple[str, ...]]:
     return {kind: tuple(names) for kind, names in found.items()}
 
 
+def overloads_matter(spec: Spec) -> bool:
+    """Whether some environment's warehouse lacks an overload of a function (so calls need their argument types)."""
+    return any(warehouse(kind).missing_overloads for kind in warehouses_of(spec))
+
+
 def findings(spec: Spec, calls: tuple[TypedCall, ...]) -> list[Finding]:
     """A model's calls that some environment's warehouse has no overload for."""
     found = []
