@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--json", type=Path, default=None, help="write the results here (after every size)")
     bench.add_argument("--workdir", type=Path, default=None, help="where specs and builds go (default: a temporary folder, removed)")
     bench.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    bench.add_argument("--fast-bin", type=Path, default=None,
+                       help="the bin folder of a venv with meshgen[fast] (the compiled sqlglot): its commands are measured too")
 
     commands.add_parser("execution", help="time deploys and runs of the oracle's scenarios, with the tables they leave")
     commands.add_parser("orchestrators", help="time the showcase's scheduled run through meshgen run, Airflow and Dagster")
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine_repeat = args.repeat if args.engine_repeat is None else args.engine_repeat
     try:
-        run(args.sizes, args.repeat, engine_repeat, args.seed, args.json, args.workdir, args.keep)
+        run(args.sizes, args.repeat, engine_repeat, args.seed, args.json, args.workdir, args.keep, args.fast_bin)
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
