@@ -21,6 +21,7 @@ from ..errors import Diagnostic, Location, MeshgenError, escaped, fail
 # libyaml's parser is about 6x faster than the pure-Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 JsonPath = tuple  # of str keys and int indices
@@ -113,8 +114,8 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             if node.style in ("|", ">"):
                 self.spec.block_scalars.add(path)
-            if node.tag == _TIMESTAMP_TAG:
-                return node.value  # dates stay text; the schema says what they mean
+            if node.tag == _STR_TAG or node.tag == _TIMESTAMP_TAG:
+                return node.value  # a string is its text (PyYAML's constructor, without its bookkeeping); dates stay text
             return self.loader.construct_object(node, deep=True)
         if id(node) in self._active:
             self.errors.append(

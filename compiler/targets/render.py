@@ -149,6 +149,16 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def keep_compiled_templates(folder: Path) -> None:
+    """Keep compiled templates in `folder`, so later builds load them instead of compiling each (~0.1 s)."""
+    import jinja2
+
+    env = environment()
+    if env.bytecode_cache is None:
+        folder.mkdir(exist_ok=True)
+        env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))  # keyed by each template's source
+
+
 class TemplateError(RuntimeError):
     """A template that failed to render, named with the line it failed on (a defect in meshgen, not in the spec)."""
 
