@@ -146,3 +146,31 @@ def test_jobs_setting_turns_the_helper_off(monkeypatch):
     monkeypatch.setenv("MESHGEN_JOBS", "1")
     assert not parallel.available()
     assert parallel.fork_helper(lambda partner: None) is None
+
+
+def test_schema_errors_in_the_helpers_half_are_reported_as_without_it(tmp_path, forks, monkeypatch):
+    from meshgen.frontend import schema
+
+    monkeypatch.setattr(schema, "PARALLEL_MIN_ITEMS", 2)
+    generated = generate(60, seed=3)
+    generated.spec["models"][-1]["kind"] = "bogus"  # the last item: the helper's half
+    generated.spec["models"][1]["cron"] = 5  # and one in the build's
+    helped = run_cli("validate", write(generated, tmp_path / "helped"))
+    assert len(forks) == 1, "the schema check took a helper"
+    monkeypatch.setenv("MESHGEN_JOBS", "1")
+    alone = run_cli("validate", write(generated, tmp_path / "alone"))
+    assert helped.exit_code == alone.exit_code == 1
+    assert "bogus" in helped.stderr and "cron" in helped.stderr
+    assert helped.stderr.replace("helped", "alone") == alone.stderr
+
+
+def test_a_schema_helper_that_dies_leaves_its_items_to_the_build(tmp_path, forks, monkeypatch):
+    from meshgen.frontend import schema
+
+    monkeypatch.setattr(schema, "PARALLEL_MIN_ITEMS", 2)
+    monkeypatch.setattr(parallel, "_run_helper", lambda work, partner: os._exit(1))
+    generated = generate(60, seed=3)
+    generated.spec["models"][-1]["kind"] = "bogus"
+    result = run_cli("validate", write(generated, tmp_path))
+    assert len(forks) == 1
+    assert result.exit_code == 1 and "bogus" in result.stderr

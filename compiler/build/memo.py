@@ -51,7 +51,9 @@ class Memo:
         return self.get(self._key_of(step, given), lambda: step(given))
 
     def knows(self, step: Callable[[Given], Any], given: Given) -> bool:
-        key = self._key_of(step, given)
+        return self.knows_key(self._key_of(step, given))
+
+    def knows_key(self, key: str) -> bool:
         return key in self._used or key in self._earlier
 
     def _key_of(self, step: Callable[[Given], Any], given: Given) -> str:

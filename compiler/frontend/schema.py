@@ -106,21 +106,46 @@ def _errors(data: Any, memo: "Memo | None") -> Iterator:
     if not isinstance(data, dict):
         yield from _validators()[0].iter_errors(data)
         return
-    yield from _unless_remembered(memo, _SchemaCheck("", _json(_outline(data)), data), ())
+    checks = [(_SchemaCheck("", _json(_outline(data)), data), ())]
     for section in _ITEM_SECTIONS:
         items = data.get(section)
         for at, item in enumerate(items) if isinstance(items, list) else items.items() if isinstance(items, dict) else ():
-            yield from _unless_remembered(memo, _SchemaCheck(section, _json(item), item), (section, at))
+            checks.append((_SchemaCheck(section, _json(item), item), (section, at)))
+    for (check, path), valid in zip(checks, _validity([c for c, _ in checks], memo)):
+        if valid:
+            continue
+        errors = list(_validator(check.section).iter_errors(check.value))
+        for error in errors:
+            error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
+        yield from errors
 
 
-def _unless_remembered(memo: "Memo | None", check: _SchemaCheck, path: JsonPath) -> list:
-    """The check's errors, none when an earlier build found the same input valid."""
-    if memo is not None and memo.cached(_valid, check):
-        return []
-    errors = list(_validator(check.section).iter_errors(check.value))
-    for error in errors:
-        error.path.extendleft(reversed(path))  # paths relative to the spec, as the translation expects
-    return errors
+# Items still to check before a helper process takes half of them (below, forking costs more than it saves).
+PARALLEL_MIN_ITEMS = 400
+
+
+def _validity(checks: list[_SchemaCheck], memo: "Memo | None") -> list[bool]:
+    """Whether each check passes: remembered, or checked here and, for large specs, half in a helper process."""
+    from ..build import parallel
+    from ..build.memo import Memo
+
+    memo = memo or Memo()
+    keys = [Memo.step_key(_valid, check) for check in checks]
+    todo = [i for i, key in enumerate(keys) if not memo.knows_key(key)]
+    half = len(todo) // 2 if len(todo) >= PARALLEL_MIN_ITEMS and parallel.available() else len(todo)
+    mine, theirs = todo[:half], todo[half:]
+    if theirs:
+        _validators()  # built once, before the fork, for both processes
+    partner = parallel.fork_helper(lambda _: [_valid(checks[i]) for i in theirs]) if theirs else None
+    found = {i: _valid(checks[i]) for i in mine}
+    delivered = partner.result() if partner is not None else None
+    if partner is not None:
+        partner.close()
+    # Whatever the helper did not deliver (it failed, or could not start) is checked here.
+    found.update(zip(theirs, delivered) if delivered is not None else ((i, _valid(checks[i])) for i in theirs))
+    for i, valid in found.items():
+        memo.get(keys[i], lambda valid=valid: valid)  # only validity is remembered (None is not kept)
+    return [bool(found[i]) if i in found else True for i in range(len(checks))]
 
 
 def _valid(check: _SchemaCheck) -> bool | None:
