@@ -46,7 +46,7 @@ from .execution import (
     renamed_as,
 )
 from .ir import Environment, Model, Spec
-from .sqltext import SQLMESH_BESIDE_COMPILED, compiled_sqlglot
+from .sqltext import compiled_sqlglot, sqlmesh_beside_compiled
 from .warehouses import database_file
 
 OK, FAILED, SKIPPED, NOT_PROBED = "ok", "failed", "skipped", "not probed"
@@ -221,7 +221,7 @@ class SqlmeshProbe(Probe):
     def __init__(self, spec: Spec, root: Path, env: Environment, name: str):
         super().__init__(spec, root, env, name)
         if compiled_sqlglot():
-            raise fail(Location(spec.project.spec_file), *SQLMESH_BESIDE_COMPILED)
+            raise sqlmesh_beside_compiled(spec.project.spec_file)
         try:
             from sqlglot import exp
             from sqlmesh import Context

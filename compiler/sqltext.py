@@ -13,6 +13,8 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel
 
+from .errors import Location, MeshgenError, fail
+
 
 @cache
 def _generator(dialect: str, pretty: bool, comments: bool = False, **options):
@@ -28,7 +30,7 @@ def sql_of(expression: exp.Expression, dialect: str) -> str:
     """What `expression.sql(dialect=...)` writes (comments kept), with the dialect's reused generator.
 
     `Expression.sql` builds a new generator on every call, which with the compiled
-    sqlglot re-parses the dialect's SQL templates each time (about 4 ms for DuckDB).
+    sqlglot re-parses the dialect's SQL templates each time (about 3 ms for DuckDB).
     """
     return _generator(dialect, False, True).generate(expression, copy=True)
 
@@ -47,12 +49,14 @@ def compiled_sqlglot() -> bool:
     return not sqlglot.parser.__file__.endswith(".py")
 
 
-# SQLMesh subclasses sqlglot's classes, which the compiled build forbids: it fails to import beside it.
-SQLMESH_BESIDE_COMPILED = (
-    "SQLMesh cannot run beside the compiled sqlglot (sqlglotc) installed in its Python: its classes extend sqlglot's",
-    "run `pip uninstall sqlglotc` in that environment; meshgen's `fast` extra is for environments without SQLMesh "
-    "(a pre-commit hook, a CI step that only builds)",
-)
+def sqlmesh_beside_compiled(where: str) -> MeshgenError:
+    """SQLMesh subclasses sqlglot's classes, which the compiled build forbids: it fails to import beside it."""
+    return fail(
+        Location(where),
+        "SQLMesh cannot run beside the compiled sqlglot (sqlglotc) installed in its Python: its classes extend sqlglot's",
+        "run `pip uninstall sqlglotc` in that environment; meshgen's `fast` extra is for environments without SQLMesh "
+        "(a pre-commit hook, a CI step that only builds)",
+    )
 
 
 # Words PostgreSQL reserves (DuckDB's parser is PostgreSQL's): as bare names they are read as syntax,

@@ -275,12 +275,13 @@ class _Analyzer:
             outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
             return
         found = None
+        read = self._upstream_columns(name, upstreams, outputs)
         if name not in self.typed:
-            names = tuple((t, tuple(c)) for t, c in self._upstream_schema(name, upstreams, outputs, flat=True).items())
+            names = tuple((table, tuple(columns)) for table, columns in read.items())
             given_names = SqlOverNames(self.dialect, model.sql.text, lambda: self.queries.get(name), names, model.contract is not None)
             found = self.memo.cached(named_output, given_names)
         if found is None:
-            given = SqlOverSchema(self.dialect, model.sql.text, lambda: self.queries.get(name), self._upstream_schema(name, upstreams, outputs))
+            given = SqlOverSchema(self.dialect, model.sql.text, lambda: self.queries.get(name), _nested(read))
             found = self.memo.cached(inferred_output, given)
         self._take(name, found, outputs)
         self.work.publish(name, has_sql, found)
@@ -293,17 +294,9 @@ class _Analyzer:
             for function, index, arguments, type_, offset in found.get("calls", ())
         )
 
-    def _upstream_schema(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping, flat: bool = False) -> Schema:
-        """The columns of the tables a model reads: schema -> table -> columns, or `flat`, schema.table -> columns."""
-        schema: Schema = {}
-        flat_schema: dict = {}
-        for table in sorted(upstreams[name]):
-            columns = self._schema_of(table, outputs)
-            if columns:
-                db, _, table_name = table.partition(".")
-                schema.setdefault(db, {})[table_name] = columns
-                flat_schema[table] = columns
-        return flat_schema if flat else schema
+    def _upstream_columns(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> dict[str, dict[str, str]]:
+        """schema.table -> its columns (name -> type), for each table the model reads whose columns are known."""
+        return {table: columns for table in sorted(upstreams[name]) if (columns := self._schema_of(table, outputs))}
 
     def _typed_models(self, upstreams: Mapping[str, set[str]], engine_of: Mapping[str, str], reads: Mapping) -> set[str]:
         """The SQL models whose inferred column types something reads; the others need their column names only.
@@ -342,6 +335,15 @@ class _Analyzer:
             typed.add(name)
             pending += [u for u in upstreams[name] if u in self.models and self.models[u].contract is None and self.models[u].sql is not None]
         return typed
+
+
+def _nested(columns: Mapping[str, dict[str, str]]) -> Schema:
+    """schema.table -> columns as sqlglot's schema takes them: schema -> table -> columns."""
+    schema: Schema = {}
+    for table, found in columns.items():
+        db, _, table_name = table.partition(".")
+        schema.setdefault(db, {})[table_name] = found
+    return schema
 
 
 def _downstreams(order: list[str], upstreams: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:

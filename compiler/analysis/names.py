@@ -84,11 +84,11 @@ def _sources(select: exp.Select, tables: Mapping[str, Sequence[str]], ctes: Mapp
     start = select.args.get("from_") or select.args.get("from")
     if start is None:
         raise _Unsure
+    joins = select.args.get("joins") or []
+    if any(set(k for k, v in join.args.items() if v) - _JOIN_ARGS for join in joins):
+        raise _Unsure  # USING, NATURAL, ASOF and the like
     found: dict[str, Sequence[str]] = {}
-    for join in select.args.get("joins") or ():
-        if set(k for k, v in join.args.items() if v) - _JOIN_ARGS:
-            raise _Unsure  # USING, NATURAL, ASOF and the like
-    for table in [start.this] + [join.this for join in select.args.get("joins") or ()]:
+    for table in [start.this] + [join.this for join in joins]:
         if not isinstance(table, exp.Table) or set(k for k, v in table.args.items() if v) - {"this", "db", "alias"}:
             raise _Unsure
         alias = table.args.get("alias")

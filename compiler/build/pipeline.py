@@ -203,7 +203,7 @@ def build(
         if unchanged is not None:  # every generated file is exactly what this build would write
             return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=unchanged), root=root)
     memo = Memo.load(root) if use_cache and not force else Memo()
-    cache_folder = root / cache.CACHE_FILE.rsplit("/", 1)[0]
+    cache_folder = (root / cache.CACHE_FILE).parent
     if use_cache and not check and cache_folder.is_dir():  # only where an earlier build made it: no new folder if this one fails
         from ..targets.render import keep_compiled_templates
 

@@ -20,7 +20,7 @@ from typing import Iterable
 from ..errors import Location, fail, shown
 from ..execution import database_path, install_hint
 from ..ir import Environment, Spec
-from ..sqltext import SQLMESH_BESIDE_COMPILED, compiled_sqlglot
+from ..sqltext import compiled_sqlglot, sqlmesh_beside_compiled
 from ..warehouses import Warehouse, warehouse
 
 # Run by another Python: exit 3 when the module is not found (any other failure is not a verdict).
@@ -63,6 +63,14 @@ def engine_python(tool: str) -> str | None:
     return words[0] if words and Path(words[0]).name.startswith("python") else None
 
 
+def _exit_code(python: str, script: str, *args: str) -> int | None:
+    """The exit code of `script` run by another Python; None when it could not run."""
+    try:
+        return subprocess.run([python, "-c", script, *args], capture_output=True, timeout=60).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def importable(python: str | None, module: str) -> bool:
     """Whether `python` finds `module` (without importing it); True when that cannot be told."""
     if python is None:
@@ -72,11 +80,7 @@ def importable(python: str | None, module: str) -> bool:
             return importlib.util.find_spec(module) is not None
         except ImportError:  # its parent package is missing
             return False
-    try:
-        result = subprocess.run([python, "-c", _FIND_MODULE, module], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return True
-    return result.returncode != _NOT_FOUND
+    return _exit_code(python, _FIND_MODULE, module) != _NOT_FOUND
 
 
 def has_compiled_sqlglot(python: str | None) -> bool:
@@ -85,11 +89,7 @@ def has_compiled_sqlglot(python: str | None) -> bool:
         return False
     if python == sys.executable:
         return compiled_sqlglot()
-    try:
-        result = subprocess.run([python, "-c", _FIND_COMPILED_SQLGLOT], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == _COMPILED
+    return _exit_code(python, _FIND_COMPILED_SQLGLOT) == _COMPILED
 
 
 def check_engines(spec: Spec, env: Environment, engines: Iterable[str]) -> None:
@@ -100,7 +100,7 @@ def check_engines(spec: Spec, env: Environment, engines: Iterable[str]) -> None:
         driver = facts.driver(engine)
         python = engine_python(tool_path(engine, facts))
         if engine == "sqlmesh" and has_compiled_sqlglot(python):
-            raise fail(Location(spec.project.spec_file), *SQLMESH_BESIDE_COMPILED)
+            raise sqlmesh_beside_compiled(spec.project.spec_file)
         if not importable(python, driver.module):
             missing.append(driver.requirement)
     if missing:

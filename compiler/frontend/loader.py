@@ -21,7 +21,7 @@ from ..errors import Diagnostic, Location, MeshgenError, escaped, fail
 # libyaml's parser is about 6x faster than the pure-Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_STR_TAG = "tag:yaml.org,2002:str"
+_STR_TAG = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 JsonPath = tuple  # of str keys and int indices

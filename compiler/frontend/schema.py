@@ -129,9 +129,8 @@ def _validity(checks: list[_SchemaCheck], memo: "Memo | None") -> list[bool]:
     from ..build import parallel
     from ..build.memo import Memo
 
-    memo = memo or Memo()
-    keys = [Memo.step_key(_valid, check) for check in checks]
-    todo = [i for i, key in enumerate(keys) if not memo.knows_key(key)]
+    keys = [Memo.step_key(_valid, check) for check in checks] if memo is not None else []
+    todo = [i for i in range(len(checks)) if memo is None or not memo.knows_key(keys[i])]
     half = len(todo) // 2 if len(todo) >= PARALLEL_MIN_ITEMS and parallel.available() else len(todo)
     mine, theirs = todo[:half], todo[half:]
     if theirs:
@@ -143,7 +142,7 @@ def _validity(checks: list[_SchemaCheck], memo: "Memo | None") -> list[bool]:
         partner.close()
     # Whatever the helper did not deliver (it failed, or could not start) is checked here.
     found.update(zip(theirs, delivered) if delivered is not None else ((i, _valid(checks[i])) for i in theirs))
-    for i, valid in found.items():
+    for i, valid in found.items() if memo is not None else ():
         memo.get(keys[i], lambda valid=valid: valid)  # only validity is remembered (None is not kept)
     return [bool(found[i]) if i in found else True for i in range(len(checks))]
 

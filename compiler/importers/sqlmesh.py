@@ -18,7 +18,7 @@ from typing import Any
 from sqlglot import exp
 
 from ..errors import Location, fail
-from ..sqltext import SQLMESH_BESIDE_COMPILED, compiled_sqlglot
+from ..sqltext import compiled_sqlglot, sqlmesh_beside_compiled
 from .report import Imported
 from .dbt_names import plain_identifier
 
@@ -34,7 +34,7 @@ def load_context(folder: Path, gateway: str | None):
     if not any((folder / name).is_file() for name in ("config.yaml", "config.yml", "config.py")):
         raise fail(Location(str(folder)), "is not a SQLMesh project (no config.yaml or config.py)", "pass the folder that holds the project's config")
     if compiled_sqlglot():
-        raise fail(Location(str(folder)), *SQLMESH_BESIDE_COMPILED)
+        raise sqlmesh_beside_compiled(str(folder))
     try:
         from sqlmesh import Context
     except ImportError:

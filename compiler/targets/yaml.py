@@ -92,7 +92,7 @@ class _Unsure(Exception):
     """The quick writer cannot tell for certain what PyYAML would write."""
 
 
-_STR_TAG = "tag:yaml.org,2002:str"
+_STR_TAG = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
 # What PyYAML's scalar analysis finds in a one-line string of printable characters: indicators that
 # forbid a plain scalar in block context (a mapping's values, block lists) or in flow context
 # (inline lists and mappings).
@@ -100,6 +100,7 @@ _ONE_LINE = re.compile(r"[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\
 _BLOCK_INDICATORS = re.compile(r"^(?:[#,\[\]{}&*!|>'\"%@`]|[-?:](?: |$)|---|\.\.\.)|: |:$| #")
 _FLOW_INDICATORS = re.compile(r"^(?:[#,\[\]{}&*!|>'\"%@`]|-(?: |$)|---|\.\.\.)|[,?\[\]{}:]| #")
 _MAX_LINE = WIDTH - 100  # leave PyYAML the lines near its folding width
+_PLAIN_KINDS = {dict: "block", str: "str", list: "list"}
 
 
 class _QuickWriter:
@@ -132,12 +133,7 @@ class _QuickWriter:
         self.lines.append(text)
 
     def _kind(self, value: Any) -> str:
-        kind = type(value)
-        if kind is dict:
-            return "block"
-        if kind is str or kind is list:
-            return "str" if kind is str else "list"
-        found = self.kinds.get(kind)
+        found = _PLAIN_KINDS.get(type(value)) or self.kinds.get(type(value))
         if found is None:
             raise _Unsure
         return found
@@ -147,7 +143,7 @@ class _QuickWriter:
         for key, value in data.items():
             if type(key) is not str or not key or len(key) > 100:
                 raise _Unsure  # not a simple key: PyYAML writes `? key`
-            head = (first or pad) + self._scalar(key, in_flow=False, key=True) + ":"
+            head = (first or pad) + self._scalar(key, in_flow=False) + ":"
             first = ""
             self._entry(head, value, indent)
 
@@ -160,7 +156,7 @@ class _QuickWriter:
             self._line(head)
             self._mapping(value, indent + 2)
         else:
-            self._line(head + " " + self._flow(value, in_flow=False, key=False))
+            self._line(head + " " + self._flow(value, in_flow=False))
 
     def _sequence(self, items: list, indent: int) -> None:
         pad = " " * indent
@@ -170,9 +166,9 @@ class _QuickWriter:
             elif type(item) is list and item and not _inline(item):
                 raise _Unsure  # a list directly in a list
             else:
-                self._line(pad + "- " + self._flow(item, in_flow=False, key=False))
+                self._line(pad + "- " + self._flow(item, in_flow=False))
 
-    def _flow(self, value: Any, in_flow: bool, key: bool) -> str:
+    def _flow(self, value: Any, in_flow: bool) -> str:
         """A scalar, an inline list or a one-line mapping."""
         if value is None:
             return "null"
@@ -181,19 +177,19 @@ class _QuickWriter:
         if type(value) is int:
             return str(value)
         if type(value) is list:
-            return "[" + ", ".join(self._flow(v, in_flow=True, key=False) for v in value) + "]"
+            return "[" + ", ".join(self._flow(v, in_flow=True) for v in value) + "]"
         if isinstance(value, dict):
             if value and self._kind(value) != "flow":
                 raise _Unsure
             if not all(type(k) is str and k for k in value):
                 raise _Unsure
-            items = (self._scalar(k, in_flow=True, key=True) + ": " + self._flow(v, in_flow=True, key=False) for k, v in value.items())
+            items = (self._scalar(k, in_flow=True) + ": " + self._flow(v, in_flow=True) for k, v in value.items())
             return "{" + ", ".join(items) + "}"
         if isinstance(value, str):
-            return self._scalar(value, in_flow, key)
+            return self._scalar(value, in_flow)
         raise _Unsure
 
-    def _scalar(self, value: str, in_flow: bool, key: bool) -> str:
+    def _scalar(self, value: str, in_flow: bool) -> str:
         """PyYAML's choice for a one-line string: plain where it reads back as this string, else quoted."""
         kind = self._kind(value)
         if kind == "double":
@@ -205,6 +201,7 @@ class _QuickWriter:
             if not indicators.search(value):
                 return value
         return _double_quoted(value) if "'" in value else "'" + value + "'"  # Dumper: "it's", not 'it''s'
+
 
 def _inline(items: list) -> bool:
     """What `_represent_list` writes inline: scalars only."""
