@@ -25,12 +25,12 @@ from . import fingerprints, validation
 from . import sql as sqlmod
 from .graph import topological_order
 from .names import output_names
-from .result import Analysis, ModelAnalysis, QueryStore
+from .result import Analysis, ModelAnalysis, QueryStore, SqlFacts
 from .sql import OutputColumn, Schema
 from .stages import plan_stages
 from .work import LocalWork
 
-__all__ = ["Analysis", "ModelAnalysis", "analyze", "helper_models"]
+__all__ = ["Analysis", "ModelAnalysis", "analyze", "helper_models", "reanalyze"]
 
 # A helper process is started only when each side has at least this many models to parse.
 PARALLEL_MIN_MODELS = 48
@@ -177,7 +177,63 @@ class _Analyzer:
             downstreams=_downstreams(order, upstreams),
             stages=plan_stages(spec.models, order, engine_of, upstreams, spec.limits),
             checks=checks,
+            sql_facts={n: SqlFacts(reads[n][2], found) for n, found in self.column_problems.items() if reads.get(n)},
+            typed=frozenset(self.typed),
         )
+
+    def reanalyzed(self, previous: Analysis, edited: list[str]) -> Analysis | None:
+        """The analysis of this spec, which differs from the one `previous` analysed only in the SQL of `edited`.
+
+        It holds when each edited model still parses, names the same tables, has the
+        same shape and infers the same output and calls (offsets aside) without a
+        problem, and no warehouse lacks what it calls: then nothing any other model
+        or check reads has changed. Fingerprints and lookbacks are computed again for
+        all. None otherwise, for a full analysis to decide.
+        """
+        self.typed = set(previous.typed)
+        outputs = {n: m.output for n, m in previous.models.items()}
+        upstreams = {n: set(m.upstreams) for n, m in previous.models.items()}
+        facts = dict(previous.sql_facts)
+        for name in edited:
+            found = self._same_interface(name, previous, upstreams, outputs)
+            if found is None:
+                return None
+            facts[name] = found
+        order = list(previous.order)
+        engine_of = {n: m.engine for n, m in previous.models.items()}
+        lookbacks = fingerprints.lookbacks(self.spec, order, upstreams)
+        prints, foreign = fingerprints.fingerprints(self.spec, order, upstreams, engine_of, lookbacks)
+        models = {
+            name: replace(
+                info,
+                queries=self.queries,
+                lookback=lookbacks[name],
+                fingerprint=prints[name],
+                foreign_digest=foreign[name],
+                calls=self.calls.get(name, info.calls),
+            )
+            for name, info in previous.models.items()
+        }
+        return replace(previous, models=models, sql_facts=facts)
+
+    def _same_interface(self, name: str, previous: Analysis, upstreams: Mapping[str, set[str]], outputs: Mapping) -> SqlFacts | None:
+        """An edited model's new SQL facts, when all it offers other models and checks is as before; else None."""
+        before = previous.sql_facts.get(name)
+        reads = self._reads(name)
+        if before is None or reads is None or self.errors:
+            return None
+        qualified, unqualified, shape = reads
+        if unqualified or sorted(qualified) != list(previous.models[name].reads) or shape != before.shape:
+            return None
+        found = self._inferred(name, upstreams, outputs)
+        if found.get("unresolved") or found.get("unnamed") or _offered(found) != _offered(before.inferred) or self.errors:
+            return None
+        outputs_here: dict = {}
+        self._take(name, found, outputs_here)
+        view = replace(self.spec, models=(self.models[name],))
+        if validation.portability_errors(view, {name: self.calls[name]}, self._unsupported) or self.errors:
+            return None
+        return SqlFacts(shape, found)
 
     # -- SQL and dependencies ------------------------------------------------
     def _reads(self, name: str) -> tuple[dict[str, int], dict[str, int], dict] | None:
@@ -274,6 +330,13 @@ class _Analyzer:
             contract = model.contract
             outputs[name] = tuple(OutputColumn(c.name, c.type) for c in contract.columns) if contract else None
             return
+        found = self._inferred(name, upstreams, outputs)
+        self._take(name, found, outputs)
+        self.work.publish(name, has_sql, found)
+
+    def _inferred(self, name: str, upstreams: Mapping[str, set[str]], outputs: Mapping) -> dict:
+        """What inferring a SQL model's output columns finds, over the columns its upstreams have in `outputs`."""
+        model = self.models[name]
         found = None
         read = self._upstream_columns(name, upstreams, outputs)
         if name not in self.typed:
@@ -283,8 +346,7 @@ class _Analyzer:
         if found is None:
             given = SqlOverSchema(self.dialect, model.sql.text, lambda: self.queries.get(name), _nested(read))
             found = self.memo.cached(inferred_output, given)
-        self._take(name, found, outputs)
-        self.work.publish(name, has_sql, found)
+        return found
 
     def _take(self, name: str, found: dict, outputs: dict) -> None:
         outputs[name] = _columns(found)
@@ -337,6 +399,11 @@ class _Analyzer:
         return typed
 
 
+def _offered(found: dict) -> tuple:
+    """What an inferred output offers the rest of the analysis: its columns, exact types and calls, offsets aside."""
+    return found["columns"], found.get("exact", []), [call[:4] for call in found.get("calls", ())]
+
+
 def _nested(columns: Mapping[str, dict[str, str]]) -> Schema:
     """schema.table -> columns as sqlglot's schema takes them: schema -> table -> columns."""
     schema: Schema = {}
@@ -372,6 +439,12 @@ def analyze(spec: Spec, memo: Memo | None = None, work: LocalWork | None = None,
     With `SharedWork`, a helper process runs this too, on its share of the models (see `work.py`).
     """
     return replace(spec, analysis=_Analyzer(spec, memo or Memo(), work, all_types).run())
+
+
+def reanalyze(spec: Spec, previous: Analysis, edited: list[str]) -> Spec | None:
+    """The spec analysed from `previous` when only the SQL of `edited` models changed and all they offer stays; else None."""
+    analysis = _Analyzer(spec, Memo()).reanalyzed(previous, edited)
+    return None if analysis is None else replace(spec, analysis=analysis)
 
 
 def helper_models(spec: Spec, memo: Memo, engine: str) -> frozenset[str] | None:

@@ -42,6 +42,14 @@ class ModelAnalysis:
 
 
 @dataclass(frozen=True)
+class SqlFacts:
+    """What the analysis found in a SQL model's text: its shape (`table_reads`) and its inferred output, as remembered."""
+
+    shape: Mapping
+    inferred: Mapping
+
+
+@dataclass(frozen=True)
 class Analysis:
     models: Mapping[str, ModelAnalysis]
     order: tuple[str, ...]  # topological, ties in spec order
@@ -49,6 +57,10 @@ class Analysis:
     stages: tuple[Stage, ...] = ()
     # Contract `check` expressions, parsed once: expression text -> AST (copy before changing).
     checks: Mapping[str, exp.Expression] = field(default_factory=dict, compare=False, repr=False)
+    # What an edit of some models' SQL is compared with (`analysis.reanalyze`): each SQL model's facts,
+    # and the models whose column types something reads.
+    sql_facts: Mapping[str, SqlFacts] = field(default_factory=dict, compare=False, repr=False)
+    typed: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def engine(self, name: str) -> str:
         return self.models[name].engine

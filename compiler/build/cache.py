@@ -61,8 +61,18 @@ def _listing(folder: Path) -> str | None:
         return None
 
 
-def fresh(spec_path: Path, root: Path) -> int | None:
-    """The number of generated files when the last build is still exactly right, else None.
+def fresh(spec_path: Path, root: Path, record: dict) -> bool:
+    """Whether the last build (its intact record) is still exactly right: the spec and the files it names are as they were."""
+    return record["key"] == _key(spec_path, root, record.get("inputs", []))
+
+
+def same_record(root: Path, record: dict) -> bool:
+    """Whether the record on disk is still the one read (each build replaces it, so a new build makes a new file)."""
+    return (root / TXN_DIR).exists() is False and _stat(root / CACHE_FILE) == record.get("_stat")
+
+
+def intact_record(root: Path) -> dict | None:
+    """The last build's record, when every file it generated is on disk as it wrote it (else None).
 
     A stat proves a file unchanged only when it was taken in an earlier clock
     tick than the record: a file changed in the same tick as the record was
@@ -72,12 +82,13 @@ def fresh(spec_path: Path, root: Path) -> int | None:
     if (root / TXN_DIR).exists():  # an interrupted build: the full path repairs it
         return None
     try:
-        recorded_at = record_path.stat().st_mtime_ns
+        stat = _stat(record_path)
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if record.get("format") != _FORMAT or record.get("key") != _key(spec_path, root, record.get("inputs", [])):
+    if stat is None or not isinstance(record, dict) or record.get("format") != _FORMAT or "key" not in record:
         return None
+    record["_stat"], recorded_at = stat, stat[1]
     for path, (stat, digest) in record.get("files", {}).items():
         now = _stat(root / path)
         if now != stat:
@@ -88,22 +99,38 @@ def fresh(spec_path: Path, root: Path) -> int | None:
         now = _stat(root / path)
         if now != stat or (now[2] >= recorded_at and _listing(root / path) != listing):
             return None
-    return record.get("generated", 0)
+    return record
 
 
-def save(spec_path: Path, root: Path, inputs: list[str], generated: dict[str, str], bookkeeping: list[str]) -> None:
-    """Record the inputs' hash, and the stat and sha256 of the generated (path -> sha256) and bookkeeping files."""
+def save(spec_path: Path, root: Path, inputs: list[str], generated: dict[str, str], bookkeeping: list[str]) -> str | None:
+    """Record the inputs' hash, and the stat and sha256 of the generated (path -> sha256) and bookkeeping files.
+
+    Returns the inputs' hash (the record's key), or None when nothing could be recorded.
+    """
+    return _recorded(spec_path, root, inputs, len(generated), {}, {}, generated, list(generated) + bookkeeping)
+
+
+def save_after(spec_path: Path, root: Path, record: dict, generated: dict[str, str], written: list[str], bookkeeping: list[str]) -> str | None:
+    """`save` after a build that wrote only `written`: the other files' stats are the intact record's."""
+    files, folders = dict(record["files"]), dict(record["folders"])
+    return _recorded(spec_path, root, record.get("inputs", []), len(generated), files, folders, generated, written + bookkeeping)
+
+
+def _recorded(spec_path: Path, root: Path, inputs: list[str], count: int, files: dict, folders: dict, hashes: dict[str, str], fresh: list[str]) -> str | None:
+    """Write the record: `files` and `folders` (path -> (stat, digest)) with those of `fresh` paths taken now."""
     key = _key(spec_path, root, inputs)
     if key is None:
-        return
-    hashes = dict(generated)
-    hashes.update((path, _digest(root / path)) for path in bookkeeping)
-    files = {path: (_stat(root / path), hashes[path]) for path in sorted(hashes)}
-    folders = {folder: (_stat(root / folder), _listing(root / folder)) for folder in sorted({os.path.dirname(path) for path in hashes} - {""})}
+        return None
+    for path in fresh:
+        files[path] = (_stat(root / path), hashes[path] if path in hashes else _digest(root / path))
+    for folder in {os.path.dirname(path) for path in fresh} - {""}:
+        folders[folder] = (_stat(root / folder), _listing(root / folder))
     if any(stat is None or digest is None for stat, digest in list(files.values()) + list(folders.values())):
-        return
+        return None
     target = root / CACHE_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(target.name + ".tmp")
-    temp.write_text(json.dumps({"format": _FORMAT, "key": key, "inputs": inputs, "generated": len(generated), "files": files, "folders": folders}), encoding="utf-8")
+    record = {"format": _FORMAT, "key": key, "inputs": inputs, "generated": count, "files": dict(sorted(files.items())), "folders": dict(sorted(folders.items()))}
+    temp.write_text(json.dumps(record), encoding="utf-8")
     os.replace(temp, target)
+    return key

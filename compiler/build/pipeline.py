@@ -16,22 +16,27 @@ from .writer import WritePlan
 
 if TYPE_CHECKING:  # the IR module is costly to import; the cached no-op path never needs it
     from .memo import Memo
+    from ..frontend.loader import LoadedSpec
     from ..ir import Spec
 
 
 @contextmanager
-def fewer_collections() -> Iterator[None]:
+def fewer_collections(stop: bool = False) -> Iterator[None]:
     """Python's cycle collector made to run less often while a build allocates its millions of objects.
 
     With the default threshold it scans the growing heap again and again: about
     15% of a 5,000-model build. The garbage it is there for (sqlglot's copied
-    trees) is still collected, in larger batches.
+    trees) is still collected, in larger batches. `stop`: not at all, for a short
+    step that makes little garbage (unpickling the kept IR takes half as long).
     """
     threshold = gc.get_threshold()
     gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
+    if stop:
+        gc.disable()
     try:
         yield
     finally:
+        gc.enable()
         gc.set_threshold(*threshold)
 
 
@@ -53,6 +58,11 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
 
 def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None" = None, root: Path | None = None) -> Spec:
     """The IR before analysis (no SQL parsed yet), for output under `root` (the spec's folder by default)."""
+    return _resolved(spec_path, display, memo, root)[1]
+
+
+def _resolved(spec_path: Path, display: str | None, memo: "Memo | None", root: Path | None) -> tuple["LoadedSpec", Spec]:
+    """The loaded spec and its IR before analysis."""
     from ..frontend.loader import load_spec
     from ..frontend.resolve import resolve
     from ..frontend.schema import schema_diagnostics
@@ -62,9 +72,9 @@ def resolve_spec(spec_path: Path, display: str | None = None, memo: "Memo | None
     if diagnostics:
         raise MeshgenError(diagnostics)
     if root is None:  # no output root: nothing is written, and where the CI file would go is unknown
-        return resolve(loaded)
+        return loaded, resolve(loaded)
     spec_folder = Path(os.path.relpath(spec_path.parent.resolve(), root.resolve())).as_posix()
-    return resolve(loaded, spec_folder, repository_offset(root))
+    return loaded, resolve(loaded, spec_folder, repository_offset(root))
 
 
 def repository_offset(root: Path) -> str:
@@ -199,9 +209,15 @@ def build(
 
     root = (out or spec_path.parent).resolve()
     if use_cache and not force:
-        unchanged = cache.fresh(spec_path, root)
-        if unchanged is not None:  # every generated file is exactly what this build would write
-            return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=unchanged), root=root)
+        record = cache.intact_record(root)
+        if record is not None and cache.fresh(spec_path, root, record):  # every generated file is what this build would write
+            return BuildResult(spec=None, plan=WritePlan(root=root, unchanged=record.get("generated", 0)), root=root)
+        if record is not None and not check:
+            from . import incremental
+
+            edited = incremental.rebuild(spec_path, root, display or spec_path.name, record)
+            if edited is not None:  # only model SQL changed: the files it feeds are rebuilt and written
+                return edited
     memo = Memo.load(root) if use_cache and not force else Memo()
     cache_folder = (root / cache.CACHE_FILE).parent
     if use_cache and not check and cache_folder.is_dir():  # only where an earlier build made it: no new folder if this one fails
@@ -209,7 +225,8 @@ def build(
 
         keep_compiled_templates(cache_folder / "templates")
     with fewer_collections():
-        spec, files = analyze_and_emit(resolve_spec(spec_path, display, memo, root), memo)
+        loaded, resolved = _resolved(spec_path, display, memo, root)
+        spec, files = analyze_and_emit(resolved, memo)
     with swap.locked(root, shared=check):  # one writer per output root; --check reads a settled tree
         if not check:
             swap.recover(root)  # an interrupted build is finished first (--check only reports it)
@@ -220,6 +237,9 @@ def build(
             if plan.stale:
                 writer.apply(plan)
         if use_cache and not check:  # --check writes nothing, not even the cache
+            from . import incremental
+
             memo.save(root)
-            cache.save(spec_path, root, spec_inputs(spec), plan.manifest, [writer.MANIFEST, writer.GITATTRIBUTES])
+            key = cache.save(spec_path, root, spec_inputs(spec), plan.manifest, [writer.MANIFEST, writer.GITATTRIBUTES])
+            incremental.keep_base(root, key, loaded, spec)
     return BuildResult(spec=spec, plan=plan, root=root)

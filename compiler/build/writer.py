@@ -73,7 +73,7 @@ def _read(path: Path) -> str | None:
         return "\0unreadable"  # never equal to generated text
 
 
-def _load_manifest(root: Path) -> dict[str, str]:
+def load_manifest(root: Path) -> dict[str, str]:
     text = _read(root / MANIFEST)
     if text is None:
         return {}
@@ -131,7 +131,7 @@ def refuse_escapes(root: Path, paths: Iterable[str]) -> None:
 
 
 def plan(root: Path, files: list[GeneratedFile], generated_patterns: list[str]) -> WritePlan:
-    previous = _load_manifest(root)
+    previous = load_manifest(root)
     refuse_escapes(root, [f.path for f in files] + list(previous))
     result = WritePlan(root=root)
     wanted = {f.path: f.text for f in files}

@@ -12,7 +12,7 @@ from ...errors import Location, did_you_mean, shown
 from ...ir import Contract, Model, Project, SqlText, UnitTest
 from ...semantics.kinds import KIND_KEYS, KINDS, kind_facts, kinds_taking
 from .. import seeds
-from ..loader import JsonPath
+from ..loader import JsonPath, LoadedSpec
 from .base import ResolverBase
 
 _SOURCE_KEYS = ("sql", "sql_file", "python", "seed_file")
@@ -186,18 +186,7 @@ class ModelSections(ResolverBase):
         return SqlText(text=text, location=Location(shown, 1, 1), file=relative)
 
     def _scalar_start(self, path: JsonPath) -> Location:
-        """Where the first character of a scalar's text is (a block scalar starts below its `|`)."""
-        location = self.loc(path)
-        if path not in self.spec.block_scalars:
-            return location
-        lines = self.spec.lines
-        line = location.line  # 1-based line of the `|`; content starts on the next non-blank one
-        while line < len(lines) and not lines[line].strip():
-            line += 1
-        if line >= len(lines):
-            return location
-        indent = len(lines[line]) - len(lines[line].lstrip(" "))
-        return Location(location.file, line + 1, indent + 1)
+        return scalar_start(self.spec, path)
 
     def _relative_file(self, raw: dict, path: JsonPath, key: str) -> str:
         """A file named in the spec: it must exist and stay inside the spec's folder."""
@@ -323,3 +312,18 @@ def module_file(folder: Path, module: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def scalar_start(spec: LoadedSpec, path: JsonPath) -> Location:
+    """Where the first character of a scalar's text is (a block scalar starts below its `|`)."""
+    location = spec.location(path)
+    if path not in spec.block_scalars:
+        return location
+    lines = spec.lines
+    line = location.line  # 1-based line of the `|`; content starts on the next non-blank one
+    while line < len(lines) and not lines[line].strip():
+        line += 1
+    if line >= len(lines):
+        return location
+    indent = len(lines[line]) - len(lines[line].lstrip(" "))
+    return Location(location.file, line + 1, indent + 1)

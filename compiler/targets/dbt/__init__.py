@@ -81,3 +81,9 @@ def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
         files.extend(node_file(project, m) for m in models)
         files.append(properties_file(project, folder, models))
     return sorted(files, key=lambda f: f.path)
+
+
+def emit_models(spec: Spec, names: set[str], memo: Memo | None = None) -> list[GeneratedFile]:
+    """The files of these models that their SQL and fingerprints feed: each one's node file."""
+    project = DbtProject(spec, memo)
+    return [node_file(project, m) for m in project.models if m.name in names]

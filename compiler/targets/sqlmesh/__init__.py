@@ -20,7 +20,7 @@ from .config import config_file, default_environment, guard_file
 from .externals import external_models, tests
 from .models import SUFFIX_VARIABLE, inline_seed, python_model, references_audit, sql_model, stamp, uses_references
 
-__all__ = ["SUFFIX_VARIABLE", "default_environment", "emit", "inline_seed", "stamp"]
+__all__ = ["SUFFIX_VARIABLE", "default_environment", "emit", "emit_models", "inline_seed", "stamp"]
 
 
 def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
@@ -35,9 +35,22 @@ def emit(spec: Spec, memo: Memo | None = None) -> list[GeneratedFile]:
         GeneratedFile(posixpath.join(spec.output.sqlmesh, ".gitignore"), render("sqlmesh/gitignore.j2")),
         external_models(spec, models),
     ]
+    files.extend(_model_files(spec, models, memo))
+    if uses_references(models):
+        files.append(references_audit(spec))
+    return files
+
+
+def emit_models(spec: Spec, names: set[str], memo: Memo | None = None) -> list[GeneratedFile]:
+    """The files of these models that their SQL and fingerprints feed: each one's model file and unit tests."""
+    analysis = spec.analysis
+    models = [spec.model(name) for name in analysis.order if name in names and analysis.engine(name) == "sqlmesh"]
+    return _model_files(spec, models, memo or Memo())
+
+
+def _model_files(spec: Spec, models: list, memo: Memo) -> list[GeneratedFile]:
+    files = []
     for model in models:
         files.append(python_model(model, spec) if model.language == "python" else sql_model(model, spec, memo))
         files.extend(tests(model, spec))
-    if uses_references(models):
-        files.append(references_audit(spec))
     return files
