@@ -248,8 +248,11 @@ class _Analyzer:
         given = SqlForDialect(self.dialect, model.sql.text, lambda: self.queries.get(model.name), dialect)
         return self.memo.cached(unsupported_messages, given)
 
+    def _known_tables(self) -> list[str]:
+        # Listed only when a message needs them: listing them for every model is quadratic.
+        return list(self.models) + list(self.sources)
+
     def _upstreams(self, model: Model, reads: tuple[dict[str, int], dict[str, int], dict] | None) -> set[str]:
-        known = list(self.models) + list(self.sources)
         found: set[str] = set()
         offsets: dict[str, int] = {}
         if reads is not None:
@@ -260,7 +263,7 @@ class _Analyzer:
                     Diagnostic(
                         sqlmod.location_of(model, offset),
                         f"model '{model.name}' reads table '{name}' without its schema",
-                        did_you_mean(name, [k for k in known if k.endswith("." + name)] or known, "tables")
+                        did_you_mean(name, [k for k in self._known_tables() if k.endswith("." + name)] or self._known_tables(), "tables")
                         + " (tables are written schema.table)",
                     )
                 )
@@ -276,7 +279,7 @@ class _Analyzer:
                     Diagnostic(
                         where,
                         f"model '{model.name}' reads unknown table '{name}'",
-                        did_you_mean(name, known, "models and sources")
+                        did_you_mean(name, self._known_tables(), "models and sources")
                         + " (declare tables that exist outside meshgen under `sources:`)",
                     )
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 from sqlglot import exp
@@ -67,8 +68,11 @@ class Analysis:
 
     def stage_of(self, name: str) -> tuple[Stage, int]:
         """The model's stage and its 1-based batch number in it."""
-        stage = next(s for s in self.stages if name in s.models)
-        return stage, next(i for i, batch in enumerate(stage.batches, 1) if name in batch)
+        return self._stage_index[name]
+
+    @cached_property
+    def _stage_index(self) -> dict[str, tuple[Stage, int]]:
+        return {m: (stage, i) for stage in self.stages for i, batch in enumerate(stage.batches, 1) for m in batch}
 
     def cross_engine_edges(self) -> list[tuple[str, str]]:
         return [
