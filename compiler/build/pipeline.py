@@ -29,15 +29,30 @@ def fewer_collections(stop: bool = False) -> Iterator[None]:
     trees) is still collected, in larger batches. `stop`: not at all, for a short
     step that makes little garbage (unpickling the kept IR takes half as long).
     """
-    threshold = gc.get_threshold()
+    threshold, enabled = gc.get_threshold(), gc.isenabled()
     gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
     if stop:
         gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
         gc.set_threshold(*threshold)
+
+
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """What exists now (the loaded spec, its IR, the memo) lives as long as the build: the collector skips it.
+
+    Otherwise each full collection scans it again while the analysis makes
+    its garbage, which grows faster than the spec does. It is handed back at the end.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # The engine whose models (and target) a helper process takes on a large cold build.
@@ -52,7 +67,9 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
     from .memo import Memo
 
     with fewer_collections():
-        spec, _ = analyze_and_emit(resolve_spec(spec_path, display, memo), memo or Memo(), emit=False, all_types=all_types)
+        resolved = resolve_spec(spec_path, display, memo)
+        with settled_heap():
+            spec, _ = analyze_and_emit(resolved, memo or Memo(), emit=False, all_types=all_types)
     return spec
 
 
@@ -67,7 +84,8 @@ def _resolved(spec_path: Path, display: str | None, memo: "Memo | None", root: P
     from ..frontend.resolve import resolve
     from ..frontend.schema import schema_diagnostics
 
-    loaded = load_spec(spec_path, display)
+    with fewer_collections(stop=True):  # the composed YAML holds no cycles: nothing for the collector to find
+        loaded = load_spec(spec_path, display)
     diagnostics = schema_diagnostics(loaded, memo)
     if diagnostics:
         raise MeshgenError(diagnostics)
@@ -226,7 +244,8 @@ def build(
         keep_compiled_templates(cache_folder / "templates")
     with fewer_collections():
         loaded, resolved = _resolved(spec_path, display, memo, root)
-        spec, files = analyze_and_emit(resolved, memo)
+        with settled_heap():
+            spec, files = analyze_and_emit(resolved, memo)
     with swap.locked(root, shared=check):  # one writer per output root; --check reads a settled tree
         if not check:
             swap.recover(root)  # an interrupted build is finished first (--check only reports it)
