@@ -259,11 +259,12 @@ class _Analyzer:
             qualified, unqualified = reads[0], reads[1]
             offsets = qualified
             for name, offset in unqualified.items():
+                known = self._known_tables()
                 self.errors.append(
                     Diagnostic(
                         sqlmod.location_of(model, offset),
                         f"model '{model.name}' reads table '{name}' without its schema",
-                        did_you_mean(name, [k for k in self._known_tables() if k.endswith("." + name)] or self._known_tables(), "tables")
+                        did_you_mean(name, [k for k in known if k.endswith("." + name)] or known, "tables")
                         + " (tables are written schema.table)",
                     )
                 )

@@ -67,9 +67,7 @@ def load(spec_path: Path, display: str | None = None, memo: "Memo | None" = None
     from .memo import Memo
 
     with fewer_collections():
-        resolved = resolve_spec(spec_path, display, memo)
-        with settled_heap():
-            spec, _ = analyze_and_emit(resolved, memo or Memo(), emit=False, all_types=all_types)
+        spec, _ = analyze_and_emit(resolve_spec(spec_path, display, memo), memo or Memo(), emit=False, all_types=all_types)
     return spec
 
 
@@ -127,6 +125,7 @@ def emit_all(spec: Spec, memo: "Memo | None" = None, delivered: Mapping[str, Cal
     return files
 
 
+@settled_heap()  # the resolved spec and the memo outlive the analysis: kept out of its collections
 def analyze_and_emit(resolved: Spec, memo: "Memo", emit: bool = True, all_types: bool = False) -> tuple[Spec, list[GeneratedFile]]:
     """Analysis, every target's check, and (unless `emit` is false) emission.
 
@@ -244,8 +243,7 @@ def build(
         keep_compiled_templates(cache_folder / "templates")
     with fewer_collections():
         loaded, resolved = _resolved(spec_path, display, memo, root)
-        with settled_heap():
-            spec, files = analyze_and_emit(resolved, memo)
+        spec, files = analyze_and_emit(resolved, memo)
     with swap.locked(root, shared=check):  # one writer per output root; --check reads a settled tree
         if not check:
             swap.recover(root)  # an interrupted build is finished first (--check only reports it)
