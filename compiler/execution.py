@@ -219,12 +219,22 @@ def _dbt(spec: Spec, env: Environment, verb: str) -> list[str]:
     return ["dbt", verb, "--project-dir", project, "--profiles-dir", project, "--target", env.name]
 
 
-def _dbt_build(spec: Spec, env: Environment, models: Iterable[str], sqlmesh_environment: str = "", verb: str = "build") -> list[str]:
+def _dbt_vars(sqlmesh_environment: str = "") -> list[str]:
+    """`--vars`: the execution time, and the SQLMesh environment dbt's sources read ("": the environment's own).
+
+    dbt parses the whole project again whenever its vars differ from the last
+    command's, so every command of a deploy passes the vars of the one before it
+    wherever their values may be the same.
+    """
     values = {EXECUTION_TIME_VAR: EXECUTION_TIME}
     if sqlmesh_environment:
         values[SQLMESH_ENVIRONMENT_VAR] = sqlmesh_environment
+    return ["--vars", json.dumps(values)]
+
+
+def _dbt_build(spec: Spec, env: Environment, models: Iterable[str], sqlmesh_environment: str = "", verb: str = "build") -> list[str]:
     nodes = [dbt_node_name(m) for m in models]
-    return [*_dbt(spec, env, verb), "--vars", json.dumps(values), "--select", *nodes]
+    return [*_dbt(spec, env, verb), *_dbt_vars(sqlmesh_environment), "--select", *nodes]
 
 
 def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "", staged: bool = False) -> list[list[str]]:
@@ -262,8 +272,10 @@ def drop_commands(spec: Spec, env: Environment, name: str) -> list[list[str]]:
 # -- a staged deploy: build everything first, switch over only when every stage succeeded --
 
 
-def _dbt_operation(spec: Spec, env: Environment, macro: str) -> list[str]:
-    return [*_dbt(spec, env, "run-operation"), macro]
+def _dbt_operation(spec: Spec, env: Environment, macro: str, sqlmesh_environment: str | None = None) -> list[str]:
+    """`dbt run-operation`; given `sqlmesh_environment`, with the vars of the deploy's builds around it."""
+    extra = _dbt_vars(sqlmesh_environment) if sqlmesh_environment is not None else []
+    return [*_dbt(spec, env, "run-operation"), macro, *extra]
 
 
 def _has_dbt(spec: Spec) -> bool:
@@ -287,9 +299,9 @@ def dbt_views_reading_sqlmesh(spec: Spec) -> list[str]:
     ]
 
 
-def deploy_begin(spec: Spec, env: Environment) -> list[list[str]]:
+def deploy_begin(spec: Spec, env: Environment, name: str = "") -> list[list[str]]:
     """Before the first stage: dbt keeps a copy of every table of the project the deploy may change."""
-    return [_dbt_operation(spec, env, "meshgen_deploy_begin")] if _has_dbt(spec) else []
+    return [_dbt_operation(spec, env, "meshgen_deploy_begin", staging_environment(env, name))] if _has_dbt(spec) else []
 
 
 def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str]]:
@@ -305,7 +317,7 @@ def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str
     if views:
         commands.append(_dbt_build(spec, env, views, verb="run"))
     if _has_dbt(spec):
-        commands.append(_dbt_operation(spec, env, "meshgen_deploy_commit"))
+        commands.append(_dbt_operation(spec, env, "meshgen_deploy_commit", "" if views else staging_environment(env, name)))
     if sqlmesh_models:
         commands.append(_sqlmesh_base(spec, env, "invalidate", name, staged=True) + ["--sync"])
     return commands
@@ -313,7 +325,7 @@ def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str
 
 def deploy_rollback(spec: Spec, env: Environment, name: str = "") -> list[list[str]]:
     """After a stage failed: dbt's tables back from their copies, the staging environment dropped."""
-    commands = [_dbt_operation(spec, env, "meshgen_deploy_rollback")] if _has_dbt(spec) else []
+    commands = [_dbt_operation(spec, env, "meshgen_deploy_rollback", staging_environment(env, name))] if _has_dbt(spec) else []
     if _sqlmesh_models(spec):
         commands.append(_sqlmesh_base(spec, env, "invalidate", name, staged=True) + ["--sync"])
     return commands

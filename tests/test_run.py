@@ -49,9 +49,14 @@ def test_a_deploy_dry_run_prints_every_stage_with_one_execution_time(tmp_path):
     assert "--select-model marts.executive_summary" in commands[0] and "--select-model staging.stg_customers" in commands[0]
     assert commands[1].startswith("$ dbt run ") and commands[1].endswith("--select customer_dashboard")
     assert "meshgen_sqlmesh_environment" not in commands[1]
-    assert commands[2].endswith("meshgen_deploy_commit") and commands[3].endswith("invalidate dev__next --sync")
+    assert "meshgen_deploy_commit" in commands[2] and commands[3].endswith("invalidate dev__next --sync")
     undo = [line.strip() for line in rollback.splitlines() if "$ " in line]
-    assert undo[0].endswith("meshgen_deploy_rollback") and undo[1].endswith("invalidate dev__next --sync")
+    assert "meshgen_deploy_rollback" in undo[0] and undo[1].endswith("invalidate dev__next --sync")
+    # dbt parses the whole project again when its vars change: each dbt command passes those of the one before.
+    plain = """--vars '{"meshgen_execution_time": "2024-04-01 00:00:00"}'"""
+    begin = next(line for line in stages.splitlines() if "meshgen_deploy_begin" in line)
+    assert begin.endswith(staged) and undo[0].endswith(staged)
+    assert commands[1].count("--vars") == 1 and plain in commands[1] and commands[2].endswith(plain)
     assert "--restate-model" not in out and "--auto-apply" in out
     assert not (tmp_path / "transforms").exists(), "a dry run writes nothing"
 
@@ -162,6 +167,11 @@ def test_deploy_twice_from_another_directory(tmp_path):
             counts.append({m.name: connection.execute(f"SELECT COUNT(*) FROM {m.schema}__dev.{m.table}").fetchone()[0] for m in spec.models})
     assert counts[0] == counts[1]
     assert counts[0]["core.customer_360"] == counts[0]["ml.churn_scores"] == len(data["raw.customers"])
+    # dbt parses the whole project again when its vars differ from the last command's: only where
+    # the promotion's view run stops naming the staging environment, and where the next deploy
+    # names it again. (Each dbt command of a deploy with vars of its own would double this.)
+    log = (tmp_path / "transforms" / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert log.count("Unable to do partial parsing because config vars") == 3
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
         alerts = dict(connection.execute("SELECT transaction_id, alert_reason FROM risk__dev.fraud_alerts").fetchall())
     assert alerts == {k: v[0] for k, v in demo_data.expected_fraud_alerts(data).items()}

@@ -139,7 +139,7 @@ def deploy_steps(spec: Spec, stages: list[Stage], env: Environment, name: str, a
 
 def deploy_switch(spec: Spec, env: Environment, name: str, at: datetime) -> Switch:
     return Switch(
-        _timed(deploy_begin(spec, env), at), _timed(deploy_finish(spec, env, name), at), _timed(deploy_rollback(spec, env, name), at)
+        _timed(deploy_begin(spec, env, name), at), _timed(deploy_finish(spec, env, name), at), _timed(deploy_rollback(spec, env, name), at)
     )
 
 
