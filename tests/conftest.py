@@ -212,3 +212,29 @@ def postgres():
     yield cluster
     cluster.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# The modules that read `example_played` share one worker, so the example is played once.
+EXAMPLE_PLAYED_GROUP = "example-played"
+
+
+@pytest.fixture(scope="session")
+def example_played(tmp_path_factory):
+    """The example under its own engine rules, played once (`oracle.play`: dev deployed before prod
+    on a fresh DuckDB warehouse, a day later run in both), for every module that checks that run."""
+    import oracle
+
+    return oracle.play(oracle.EXAMPLE, tmp_path_factory.mktemp("example-played") / "project", None)
+
+
+# The longest groups, longest first, are collected first: each worker starts on one at once and
+# the short tests fill in behind, rather than a long group starting late and running alone.
+LONGEST_GROUPS = (EXAMPLE_PLAYED_GROUP, "oracle-generated")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        groups = {mark.args[0] for mark in item.iter_markers("xdist_group") if mark.args}
+        return next((i for i, group in enumerate(LONGEST_GROUPS) if group in groups), len(LONGEST_GROUPS))
+
+    items.sort(key=rank)

@@ -126,11 +126,20 @@ EXAMPLE = Scenario(
 )
 
 
+STEPS = (("deploy", "dev", T1), ("deploy", "prod", T1), ("run", "dev", T2), ("run", "prod", T2))
+
+
+def step_label(verb: str, env: str, at: str) -> str:
+    return f"{verb} {env} at {at}"
+
+
 @dataclass
 class Played:
+    project: Path  # the spec's folder, as the last step left it
     steps: dict[str, dict[str, Table]]  # step -> model -> table
     outputs: dict[str, str]  # step -> what meshgen printed
     seconds: dict[str, float]  # step -> how long meshgen took
+    warehouses: dict[str, Path]  # step -> a copy of the warehouse file right after it
 
 
 def play(scenario: Scenario, folder: Path, assignment: Callable[[dict], dict] | None) -> Played:
@@ -142,15 +151,20 @@ def play(scenario: Scenario, folder: Path, assignment: Callable[[dict], dict] | 
     database = spec_path.parent / scenario.database
     assert not database.exists(), "a scenario starts from a fresh warehouse"
     scenario.load_raw(database, spec)
-    played = Played({}, {}, {})
-    for verb, env, at in (("deploy", "dev", T1), ("deploy", "prod", T1), ("run", "dev", T2), ("run", "prod", T2)):
+    played = Played(spec_path.parent, {}, {}, {}, {})
+    for verb, env, at in STEPS:
         if verb == "run" and env == "dev":
             scenario.load_next_day(database, spec)
-        label = f"{verb} {env} at {at}"
+        label = step_label(verb, env, at)
         started = time.monotonic()
         played.outputs[label] = meshgen(verb, spec_path.name, "--env", env, "--execution-time", at, cwd=spec_path.parent)
         played.seconds[label] = time.monotonic() - started
         played.steps[label] = summarise(database, spec, env)
+        # Views name the database by its file name: each copy keeps it, in a folder of its own.
+        copy = folder.parent / f"{folder.name}-after-{verb}-{env}" / database.name
+        copy.parent.mkdir()
+        copy.write_bytes(database.read_bytes())
+        played.warehouses[label] = copy
     return played
 
 

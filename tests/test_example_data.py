@@ -21,33 +21,22 @@ duckdb = pytest.importorskip("duckdb")
 import demo_data
 import example_expected as expected
 import oracle
+from conftest import EXAMPLE_PLAYED_GROUP
 from meshgen.build.pipeline import load
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("example-data")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)]
 
 T1, T2 = expected.as_datetime(oracle.T1), expected.as_datetime(oracle.T2)
 STEPS = {"dev": ("deploy", T1), "prod": ("deploy", T1), "dev later": ("run", T2), "prod later": ("run", T2)}
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
+def warehouse(example_played):
     """The example deployed to dev, then prod; then a day later run in dev, then prod: a copy of the file after each."""
-    folder = tmp_path_factory.mktemp("example-data") / "project"
-    spec_path = oracle.EXAMPLE.make_project(folder)
-    spec = load(spec_path)
-    database = folder / "warehouse.duckdb"
-    oracle.EXAMPLE.load_raw(database, spec)
     copies = {}
     for label, (verb, at) in STEPS.items():
-        env = label.split()[0]
-        if label == "dev later":
-            oracle.EXAMPLE.load_next_day(database, spec)
-        oracle.meshgen(verb, spec_path.name, "--env", env, "--execution-time", at.strftime("%Y-%m-%d %H:%M:%S"), cwd=folder)
-        # Views name the database by its file name: each copy keeps it, in a folder of its own.
-        copies[label] = folder.parent / label.replace(" ", "-") / database.name
-        copies[label].parent.mkdir()
-        copies[label].write_bytes(database.read_bytes())
-    return folder, copies
+        copies[label] = example_played.warehouses[oracle.step_label(verb, label.split()[0], at.strftime("%Y-%m-%d %H:%M:%S"))]
+    return example_played.project, copies
 
 
 def rows(database: Path, sql: str) -> list[tuple]:

@@ -23,12 +23,10 @@ pytest.importorskip("psycopg2")
 
 import demo_data
 import oracle
-from conftest import copy_spec, local_prod, prod_on_cluster
+from conftest import EXAMPLE_PLAYED_GROUP, copy_spec, prod_on_cluster
 from meshgen.build.pipeline import load
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("postgres_showcase")]
-
-STEPS = (("deploy", "dev", oracle.T1), ("deploy", "prod", oracle.T1), ("run", "dev", oracle.T2), ("run", "prod", oracle.T2))
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)]
 
 
 def canonical(value) -> str:
@@ -95,34 +93,32 @@ def load_postgres(cluster, database: str, spec, data: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def played(postgres, tmp_path_factory, monkeypatch_module):
-    """The showcase played on both warehouses: step -> (environment, tables) for each, and the times."""
+def played(postgres, tmp_path_factory, monkeypatch_module, example_played):
+    """The showcase played with prod on PostgreSQL ("mixed") and, as the reference, with prod on
+    DuckDB (`example_played`): step -> tables for each, and the times."""
     for key, value in postgres.env().items():
         monkeypatch_module.setenv(key, value)
     database = postgres.database("analytics")
     mixed = copy_spec("example.yaml", tmp_path_factory.mktemp("postgres_prod"))
     prod_on_cluster(mixed, database)
-    reference = copy_spec("example.yaml", tmp_path_factory.mktemp("duckdb_prod"))
-    local_prod(reference)
-    mixed_spec, reference_spec = load(mixed), load(reference)
+    mixed_spec = load(mixed)
+    reference_spec = load(example_played.project / "example.yaml")
     first, later = demo_data.generate(), demo_data.next_day(demo_data.generate())
     oracle.load_rows(mixed.parent / "warehouse.duckdb", mixed_spec, first)
     load_postgres(postgres, database, mixed_spec, first)
-    oracle.load_rows(reference.parent / "warehouse.duckdb", reference_spec, first)
     result = {"mixed": {}, "reference": {}, "seconds": {}}
-    for verb, env, at in STEPS:
+    for verb, env, at in oracle.STEPS:
         if verb == "run" and env == "dev":
             oracle.load_rows(mixed.parent / "warehouse.duckdb", mixed_spec, later)
             load_postgres(postgres, database, mixed_spec, later)
-            oracle.load_rows(reference.parent / "warehouse.duckdb", reference_spec, later)
-        label = f"{verb} {env}"
-        for name, spec_path, spec in (("mixed", mixed, mixed_spec), ("reference", reference, reference_spec)):
-            started = time.monotonic()
-            oracle.meshgen(verb, spec_path.name, "--env", env, "--execution-time", at, cwd=spec_path.parent)
-            result["seconds"][f"{name}: {label}"] = round(time.monotonic() - started, 1)
-            on_postgres = name == "mixed" and env == "prod"
-            fetch = postgres_fetch(postgres, database) if on_postgres else duckdb_fetch(spec_path.parent / "warehouse.duckdb")
-            result[name][label] = tables(spec, env, fetch)
+        label, step = f"{verb} {env}", oracle.step_label(verb, env, at)
+        started = time.monotonic()
+        oracle.meshgen(verb, mixed.name, "--env", env, "--execution-time", at, cwd=mixed.parent)
+        result["seconds"][f"mixed: {label}"] = round(time.monotonic() - started, 1)
+        result["seconds"][f"reference: {label}"] = round(example_played.seconds[step], 1)
+        fetch = postgres_fetch(postgres, database) if env == "prod" else duckdb_fetch(mixed.parent / "warehouse.duckdb")
+        result["mixed"][label] = tables(mixed_spec, env, fetch)
+        result["reference"][label] = tables(reference_spec, env, duckdb_fetch(example_played.warehouses[step]))
     print("seconds per step:", result["seconds"])
     return result
 
