@@ -27,16 +27,14 @@ from meshgen.build.pipeline import load
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)]
 
 T1, T2 = expected.as_datetime(oracle.T1), expected.as_datetime(oracle.T2)
-STEPS = {"dev": ("deploy", T1), "prod": ("deploy", T1), "dev later": ("run", T2), "prod later": ("run", T2)}
+# This module's name for each step of `oracle.play`, in its order.
+STEPS = dict(zip(("dev", "prod", "dev later", "prod later"), oracle.STEPS))
 
 
 @pytest.fixture(scope="module")
 def warehouse(example_played):
     """The example deployed to dev, then prod; then a day later run in dev, then prod: a copy of the file after each."""
-    copies = {}
-    for label, (verb, at) in STEPS.items():
-        copies[label] = example_played.warehouses[oracle.step_label(verb, label.split()[0], at.strftime("%Y-%m-%d %H:%M:%S"))]
-    return example_played.project, copies
+    return example_played.project, {label: example_played.warehouses[oracle.step_label(*step)] for label, step in STEPS.items()}
 
 
 def rows(database: Path, sql: str) -> list[tuple]:

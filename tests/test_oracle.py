@@ -43,7 +43,9 @@ GENERATED = oracle.Scenario(
 )
 
 
-def _play_all(scenario: oracle.Scenario, root: Path, **played) -> dict:
+def _play_all(scenario: oracle.Scenario, root: Path, played: dict[str, oracle.Played] | None = None) -> dict:
+    """Each assignment's run: those in `played` as given, the others played here."""
+    played = played or {}
     return {
         name: played[name] if name in played else oracle.play(scenario, root / name.replace(" ", "_").replace("'", ""), change)
         for name, change in ASSIGNMENTS.items()
@@ -52,7 +54,7 @@ def _play_all(scenario: oracle.Scenario, root: Path, **played) -> dict:
 
 @pytest.fixture(scope="module")
 def example_runs(tmp_path_factory, example_played):
-    return _play_all(EXAMPLE, tmp_path_factory.mktemp("oracle-example"), **{"the spec's rules": example_played})
+    return _play_all(EXAMPLE, tmp_path_factory.mktemp("oracle-example"), {"the spec's rules": example_played})
 
 
 @pytest.fixture(scope="module")
