@@ -214,6 +214,12 @@ def postgres():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def on_one_worker(group: str):
+    """The mark keeping a module's tests on one xdist worker, so its module fixtures are built once:
+    xdist hands tests out one by one, and each worker running some would build them again."""
+    return pytest.mark.xdist_group(group)
+
+
 # The modules that read `example_played` share one worker, so the example is played once.
 EXAMPLE_PLAYED_GROUP = "example-played"
 

@@ -16,10 +16,10 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import demo_data
-from conftest import copy_spec, local_prod
+from conftest import copy_spec, local_prod, on_one_worker
 from meshgen.build.pipeline import load
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_one_worker("cross-engine")]
 
 PROD_DATA = {"seed": 42, "label": "prod", "customers_count": 40}
 DEV_DATA = {"seed": 7, "label": "dev", "customers_count": 25}

@@ -23,9 +23,9 @@ import pytest
 
 duckdb = pytest.importorskip("duckdb")
 
-from conftest import run_cli, write_spec
+from conftest import on_one_worker, run_cli, write_spec
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_one_worker("dbt-integration")]
 
 DBT = str(Path(sys.executable).with_name("dbt"))
 START = date(2024, 1, 2)

@@ -21,12 +21,12 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import demo_data
-from conftest import SPECS, copy_spec, prod_on_cluster
+from conftest import SPECS, copy_spec, on_one_worker, prod_on_cluster
 from meshgen.build.pipeline import load
 from meshgen.ir import Spec
 
 # One worker builds the module's warehouses once (its own PostgreSQL server).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("demo-data")]
+pytestmark = [pytest.mark.integration, on_one_worker("demo-data")]
 
 SCRIPT = SPECS / "demo_data.py"
 

@@ -21,10 +21,10 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import run_cli, run_process
+from conftest import on_one_worker, run_cli, run_process
 from table_compare import differences as _differences
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_one_worker("import-dbt")]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dbt_shop"
 BIN = Path(sys.executable).parent

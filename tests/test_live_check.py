@@ -17,7 +17,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import oracle
-from conftest import copy_spec, run_cli
+from conftest import copy_spec, on_one_worker, run_cli
 from meshgen.build.pipeline import load
 
 SUMMARY_DEV = "acme_analytics: 14 model(s) checked against dev (duckdb), none failed; not probed: 3 Python models, 2 seeds"
@@ -59,7 +59,7 @@ def model_line(spec_path: Path, model: str) -> str:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("live-check")
+@on_one_worker("live-check")
 def test_a_deployed_environment_checks_clean_and_nothing_changes(deployed):
     database = deployed.parent / "warehouse.duckdb"
     artifacts = deployed.parent / "transforms/dbt/target"
@@ -72,7 +72,7 @@ def test_a_deployed_environment_checks_clean_and_nothing_changes(deployed):
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("live-check")
+@on_one_worker("live-check")
 def test_what_only_the_warehouse_sees_fails_at_the_models_spec_line(deployed, tmp_path):
     folder = tmp_path / "project"
     shutil.copytree(deployed.parent, folder)
@@ -102,7 +102,7 @@ def test_what_only_the_warehouse_sees_fails_at_the_models_spec_line(deployed, tm
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("live-check")
+@on_one_worker("live-check")
 def test_a_model_whose_upstream_was_never_built_is_skipped_not_failed(deployed):
     """ci shares the warehouse but was never deployed: only the staging models that read the sources can be planned."""
     database = deployed.parent / "warehouse.duckdb"

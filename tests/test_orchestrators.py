@@ -15,6 +15,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -24,7 +25,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import oracle
-from conftest import REPO, copy_spec, load_dict, repo_venv, spec_with
+from conftest import EXAMPLE_PLAYED_GROUP, REPO, copy_spec, load_dict, repo_venv, spec_with
 from meshgen.targets import orchestration
 from meshgen.build.pipeline import load
 
@@ -215,29 +216,42 @@ def engines_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def fresh_example(folder: Path, retries: int | None = None, retry_delay: str = "") -> tuple[Path, object]:
-    """The example built into a new folder, with the first raw data loaded (prod on the local DuckDB file)."""
+def built_example(folder: Path, retries: int | None = None, retry_delay: str = "") -> tuple[Path, object]:
+    """The example built into a new folder, prod on the local DuckDB file; no warehouse yet."""
     spec_path = oracle.EXAMPLE.make_project(folder)
     if retries is not None:
         delay = {"retry_delay": retry_delay} if retry_delay else {}
         oracle.rewrite_spec(spec_path, lambda data: {**data, "orchestration": {**data["orchestration"], "retries": retries, **delay}})
     oracle.meshgen("build", spec_path.name, cwd=spec_path.parent)
-    spec = load(spec_path)
-    oracle.EXAMPLE.load_raw(spec_path.parent / "warehouse.duckdb", spec)
-    return spec_path.parent, spec
+    return spec_path.parent, load(spec_path)
+
+
+def fresh_example(folder: Path) -> tuple[Path, object]:
+    """The built example on a fresh warehouse holding the first raw data."""
+    root, spec = built_example(folder)
+    oracle.EXAMPLE.load_raw(root / "warehouse.duckdb", spec)
+    return root, spec
+
+
+# The tests held against what `meshgen deploy` and `meshgen run` leave read the example's play
+# (`example_played`), so they share its worker.
+ON_THE_EXAMPLES_PLAY = pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)
+DEPLOYED_DEV, RAN_DEV = oracle.step_label("deploy", "dev", oracle.T1), oracle.step_label("run", "dev", oracle.T2)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, dict]:
-    """What `meshgen deploy` and, a day later, `meshgen run` leave in dev."""
-    root, spec = fresh_example(tmp_path_factory.mktemp("reference") / "project")
-    tables = {}
-    oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
-    tables["deploy"] = oracle.summarise(root / "warehouse.duckdb", spec, "dev")
-    oracle.EXAMPLE.load_next_day(root / "warehouse.duckdb", spec)
-    oracle.meshgen("run", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T2, cwd=root)
-    tables["run"] = oracle.summarise(root / "warehouse.duckdb", spec, "dev")
-    return tables
+def reference(example_played) -> dict[str, dict]:
+    """What `meshgen deploy` and, a day later, `meshgen run` leave in dev: the example's play
+    (its prod deploy in between changes nothing in dev, as the oracle checks)."""
+    return {"deploy": example_played.steps[DEPLOYED_DEV], "run": example_played.steps[RAN_DEV]}
+
+
+def deployed_example(folder: Path, example_played, retries: int, retry_delay: str = "") -> tuple[Path, object]:
+    """The example built into a new folder on the warehouse `meshgen deploy --env dev` left in the
+    example's play (a copy: SQLMesh's state is in the file), before the next day's data."""
+    root, spec = built_example(folder, retries, retry_delay)
+    shutil.copyfile(example_played.warehouses[DEPLOYED_DEV], root / "warehouse.duckdb")
+    return root, spec
 
 
 AIRFLOW_INSPECT = r"""
@@ -380,6 +394,7 @@ def test_airflow_loads_a_task_per_model_that_waits_for_its_own_upstreams(tmp_pat
 
 
 @pytest.mark.integration
+@ON_THE_EXAMPLES_PLAY
 def test_airflow_deploys_and_runs_to_the_tables_meshgen_leaves(tmp_path, reference):
     root, spec = fresh_example(tmp_path / "project")
     database = root / "warehouse.duckdb"
@@ -470,6 +485,7 @@ def test_dagster_definitions_validate(tmp_path):
 
 
 @pytest.mark.integration
+@ON_THE_EXAMPLES_PLAY
 def test_dagster_materialises_an_asset_per_model_to_the_tables_meshgen_leaves(tmp_path, reference):
     from meshgen.semantics.checks import named_checks
 
@@ -498,11 +514,11 @@ def test_dagster_materialises_an_asset_per_model_to_the_tables_meshgen_leaves(tm
 
 
 @pytest.mark.integration
-def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, reference):
+@ON_THE_EXAMPLES_PLAY
+def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, reference, example_played):
     """A model fails for real in `meshgen run`, Airflow and Dagster alike: what it feeds is not built, the rest is."""
-    root, spec = fresh_example(tmp_path / "project", retries=0)
+    root, spec = deployed_example(tmp_path / "project", example_played, retries=0)
     database = root / "warehouse.duckdb"
-    oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
     oracle.EXAMPLE.load_next_day(database, spec)
     break_raw_tickets(database)
     fed = downstream_of(spec, FAILING_MODEL)
@@ -539,11 +555,11 @@ def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, re
 
 
 @pytest.mark.integration
-def test_an_airflow_retry_rebuilds_the_failed_model_alone(tmp_path, reference):
+@ON_THE_EXAMPLES_PLAY
+def test_an_airflow_retry_rebuilds_the_failed_model_alone(tmp_path, reference, example_played):
     """Airflow's own retry, a minute after a real failure, once the data is fixed: the model alone, then what it feeds."""
-    root, spec = fresh_example(tmp_path / "project", retries=1, retry_delay="1m")
+    root, spec = deployed_example(tmp_path / "project", example_played, retries=1, retry_delay="1m")
     database = root / "warehouse.duckdb"
-    oracle.meshgen("deploy", spec.project.spec_file, "--env", "dev", "--execution-time", oracle.T1, cwd=root)
     oracle.EXAMPLE.load_next_day(database, spec)
     break_raw_tickets(database)
     python = repo_venv("airflow", AIRFLOW_REQUIREMENT)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 duckdb = pytest.importorskip("duckdb")
 
 import demo_data
-from conftest import copy_spec, load_dict, local_prod, spec_with, write_spec
+from conftest import copy_spec, load_dict, local_prod, on_one_worker, spec_with, write_spec
 from meshgen.build.pipeline import build, emit_all
 
 SQLMESH = str(Path(sys.executable).with_name("sqlmesh"))
@@ -65,7 +65,7 @@ def query(root: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_one_worker("sqlmesh-example")]
 
 
 def test_plan_prod_builds_staging_from_the_raw_tables(planned_example):
