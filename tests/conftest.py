@@ -77,8 +77,9 @@ def repo_venv(name: str, *requirements: str, key: str = "") -> Path:
     if not stamp.exists():
         # From scratch: nothing an earlier set of requirements brought stays behind.
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        # --no-compile: of the thousands of modules these install, a test imports a few, compiled as it does.
         install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", *requirements],
             capture_output=True,
             text=True,
             timeout=1500,
