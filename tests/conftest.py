@@ -221,14 +221,14 @@ def on_one_worker(group: str):
     return pytest.mark.xdist_group(group)
 
 
-# The modules that read `example_played` share one worker, so the example is played once.
+# The tests that read `example_played` share one worker, so the example is played once.
 EXAMPLE_PLAYED_GROUP = "example-played"
 
 
 @pytest.fixture(scope="session")
 def example_played(tmp_path_factory):
     """The example under its own engine rules, played once (`oracle.play`: dev deployed before prod
-    on a fresh DuckDB warehouse, a day later run in both), for every module that checks that run."""
+    on a fresh DuckDB warehouse, a day later run in both), for every test that checks that run."""
     import oracle
 
     return oracle.play(oracle.EXAMPLE, tmp_path_factory.mktemp("example-played") / "project", None)
@@ -239,7 +239,12 @@ def example_played(tmp_path_factory):
 LONGEST_GROUPS = (EXAMPLE_PLAYED_GROUP, "oracle-generated")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
+    for item in items:
+        if "example_played" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP))
+
     def rank(item) -> int:
         groups = {mark.args[0] for mark in item.iter_markers("xdist_group") if mark.args}
         return next((i for i, group in enumerate(LONGEST_GROUPS) if group in groups), len(LONGEST_GROUPS))

@@ -21,10 +21,9 @@ duckdb = pytest.importorskip("duckdb")
 import demo_data
 import example_expected as expected
 import oracle
-from conftest import EXAMPLE_PLAYED_GROUP
 from meshgen.build.pipeline import load
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)]
+pytestmark = pytest.mark.integration
 
 T1, T2 = expected.as_datetime(oracle.T1), expected.as_datetime(oracle.T2)
 # This module's name for each step of `oracle.play`, in its order.

@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 
 import oracle
-from conftest import EXAMPLE_PLAYED_GROUP
+from conftest import on_one_worker
 from synthetic import generate, next_day, raw_data, write
 
 pytestmark = pytest.mark.integration
-# The example's runs share a worker with the other modules that read `example_played`; the
-# generated spec's, independent of them, have one of their own.
-ON_THE_EXAMPLE = pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)
-ON_THE_GENERATED_SPEC = pytest.mark.xdist_group("oracle-generated")
+# The example's runs share a worker with the other tests that read `example_played` (conftest
+# groups them); the generated spec's, independent of them, have one of their own.
+ON_THE_GENERATED_SPEC = on_one_worker("oracle-generated")
 
 ASSIGNMENTS = {
     "all on dbt": lambda data: oracle.assign_all(data, "dbt"),
@@ -69,7 +68,6 @@ def _assert_same_everywhere(runs: dict) -> None:
         assert not found, f"{first_name} vs {name}:\n" + "\n".join(found)
 
 
-@ON_THE_EXAMPLE
 def test_the_example_holds_the_same_data_whichever_engine_builds_each_model(example_runs):
     _assert_same_everywhere(example_runs)
 
@@ -88,7 +86,6 @@ def _assert_assignments_differ(runs: dict) -> None:
     assert len(stage_lines["the spec's rules"]) > 1
 
 
-@ON_THE_EXAMPLE
 def test_the_examples_assignments_really_differ(example_runs):
     _assert_assignments_differ(example_runs)
 
@@ -98,7 +95,6 @@ def test_the_generated_specs_assignments_really_differ(generated_runs):
     _assert_assignments_differ(generated_runs)
 
 
-@ON_THE_EXAMPLE
 def test_every_table_has_rows(example_runs):
     """A checksum of empty tables would agree trivially: the example fills every table."""
     for step, tables in example_runs["the spec's rules"].steps.items():

@@ -25,7 +25,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 
 import oracle
-from conftest import EXAMPLE_PLAYED_GROUP, REPO, copy_spec, load_dict, repo_venv, spec_with
+from conftest import REPO, copy_spec, load_dict, repo_venv, spec_with
 from meshgen.targets import orchestration
 from meshgen.build.pipeline import load
 
@@ -233,9 +233,6 @@ def fresh_example(folder: Path) -> tuple[Path, object]:
     return root, spec
 
 
-# The tests held against what `meshgen deploy` and `meshgen run` leave read the example's play
-# (`example_played`), so they share its worker.
-ON_THE_EXAMPLES_PLAY = pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)
 DEPLOYED_DEV, RAN_DEV = oracle.step_label("deploy", "dev", oracle.T1), oracle.step_label("run", "dev", oracle.T2)
 
 
@@ -394,7 +391,6 @@ def test_airflow_loads_a_task_per_model_that_waits_for_its_own_upstreams(tmp_pat
 
 
 @pytest.mark.integration
-@ON_THE_EXAMPLES_PLAY
 def test_airflow_deploys_and_runs_to_the_tables_meshgen_leaves(tmp_path, reference):
     root, spec = fresh_example(tmp_path / "project")
     database = root / "warehouse.duckdb"
@@ -485,7 +481,6 @@ def test_dagster_definitions_validate(tmp_path):
 
 
 @pytest.mark.integration
-@ON_THE_EXAMPLES_PLAY
 def test_dagster_materialises_an_asset_per_model_to_the_tables_meshgen_leaves(tmp_path, reference):
     from meshgen.semantics.checks import named_checks
 
@@ -514,7 +509,6 @@ def test_dagster_materialises_an_asset_per_model_to_the_tables_meshgen_leaves(tm
 
 
 @pytest.mark.integration
-@ON_THE_EXAMPLES_PLAY
 def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, reference, example_played):
     """A model fails for real in `meshgen run`, Airflow and Dagster alike: what it feeds is not built, the rest is."""
     root, spec = deployed_example(tmp_path / "project", example_played, retries=0)
@@ -555,7 +549,6 @@ def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, re
 
 
 @pytest.mark.integration
-@ON_THE_EXAMPLES_PLAY
 def test_an_airflow_retry_rebuilds_the_failed_model_alone(tmp_path, reference, example_played):
     """Airflow's own retry, a minute after a real failure, once the data is fixed: the model alone, then what it feeds."""
     root, spec = deployed_example(tmp_path / "project", example_played, retries=1, retry_delay="1m")

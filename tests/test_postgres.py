@@ -23,10 +23,10 @@ pytest.importorskip("psycopg2")
 
 import demo_data
 import oracle
-from conftest import EXAMPLE_PLAYED_GROUP, copy_spec, prod_on_cluster
+from conftest import copy_spec, prod_on_cluster
 from meshgen.build.pipeline import load
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP)]
+pytestmark = pytest.mark.integration
 
 
 def canonical(value) -> str:
