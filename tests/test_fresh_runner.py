@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SPECS, copy_spec, run_cli
+from conftest import REPO, SPECS, copy_spec, on_one_worker, run_cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_one_worker("fresh-runner")]
 
 PR_NUMBER = "7"
 # What GitHub's expressions in the job evaluate to for pull request 7 into main.
@@ -50,7 +50,8 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runner_python(tmp_path_factory) -> Path:
-    """setup-python's stand-in: a new venv, nothing installed; the job's own step installs everything."""
+    """setup-python's stand-in: a new venv, nothing installed. The module's jobs share it: the first
+    job's own step installs everything, the later ones find it installed."""
     folder = tmp_path_factory.mktemp("runner") / "venv"
     venv.create(folder, with_pip=True)
     return folder / "bin"
