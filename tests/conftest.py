@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -74,20 +75,26 @@ def repo_venv(name: str, *requirements: str, key: str = "") -> Path:
     python = venv / "bin" / "python"
     digest = hashlib.sha256(("\n".join(requirements) + key).encode()).hexdigest()[:16]
     stamp = venv / f".installed-{digest}"
-    if not stamp.exists():
-        # From scratch: nothing an earlier set of requirements brought stays behind.
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        # --no-compile: of the thousands of modules these install, a test imports a few, compiled as it does.
-        install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", *requirements],
-            capture_output=True,
-            text=True,
-            timeout=1500,
-        )
-        shown = " ".join(requirements)
-        assert install.returncode == 0, f"pip install {shown} failed:\n{install.stdout[-3000:]}{install.stderr[-3000:]}"
-        stamp.touch()
+    with open(REPO / f".venv-{name}.install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # both workers may ask for it at once: one sets it up, the other waits
+        if not stamp.exists():
+            _install_venv(venv, requirements)
+            stamp.touch()
     return python
+
+
+def _install_venv(venv: Path, requirements: tuple[str, ...]) -> None:
+    # From scratch: nothing an earlier set of requirements brought stays behind.
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    # --no-compile: of the thousands of modules these install, a test imports a few, compiled as it does.
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", *requirements],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    shown = " ".join(requirements)
+    assert install.returncode == 0, f"pip install {shown} failed:\n{install.stdout[-3000:]}{install.stderr[-3000:]}"
 
 
 def local_prod(spec_path: Path) -> None:
