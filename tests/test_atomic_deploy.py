@@ -8,6 +8,7 @@ example's prod can be pointed at; here it runs on the local DuckDB file.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from oracle import EXAMPLE, T1, Table, load_rows, meshgen, summarise  # noqa: F401  (load_rows: for other warehouses)
+from oracle import EXAMPLE, T1, Table, load_rows, meshgen, step_label, summarise  # noqa: F401  (load_rows: for other warehouses)
 from meshgen.build.pipeline import load
 
 pytestmark = pytest.mark.integration
@@ -57,14 +58,16 @@ def _break_stage_4(spec_path: Path) -> None:
     spec_path.write_text(spec_text.replace(marker, marker.replace("kind: view", "kind: full")), encoding="utf-8")
 
 
-def failed_deploy_keeps_environment(spec_path: Path, prod_tables: Summarise) -> dict[str, str]:
-    """Deploy prod, then a spec whose stage 4 fails: prod's tables and SQLMesh's state stay as they were.
+def failed_deploy_keeps_environment(spec_path: Path, prod_tables: Summarise, deployed: bool = False) -> dict[str, str]:
+    """Deploy prod (unless `deployed`), then a spec whose stage 4 fails: prod's tables and SQLMesh's
+    state stay as they were.
 
     `spec_path` is a built-ready copy of the example with its raw data loaded and prod on the
     warehouse under test. Returns what the failed deploy printed (for the caller's own checks).
     """
     folder = spec_path.parent
-    meshgen("deploy", spec_path.name, "--env", "prod", "--execution-time", T1, cwd=folder)
+    if not deployed:
+        meshgen("deploy", spec_path.name, "--env", "prod", "--execution-time", T1, cwd=folder)
     old = load(spec_path)
     before = prod_tables(old)
     originals = {p: p.read_text(encoding="utf-8") for p in (spec_path, folder / "sql" / "stg_transactions.sql", folder / "sql" / "customer_dashboard.sql")}
@@ -87,11 +90,12 @@ def failed_deploy_keeps_environment(spec_path: Path, prod_tables: Summarise) -> 
     return {"failed deploy": output}
 
 
-def test_a_failed_deploy_leaves_prod_as_it_was(tmp_path):
+def test_a_failed_deploy_leaves_prod_as_it_was(tmp_path, example_played):
     spec_path = EXAMPLE.make_project(tmp_path / "project")
     database = spec_path.parent / EXAMPLE.database
-    EXAMPLE.load_raw(database, load(spec_path))
-    failed_deploy_keeps_environment(spec_path, lambda spec: summarise(database, spec, "prod"))
+    # prod as `meshgen deploy --env prod` left it in the example's play (SQLMesh's state is in the file)
+    shutil.copyfile(example_played.warehouses[step_label("deploy", "prod", T1)], database)
+    failed_deploy_keeps_environment(spec_path, lambda spec: summarise(database, spec, "prod"), deployed=True)
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as connection:

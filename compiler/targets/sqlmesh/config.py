@@ -63,8 +63,13 @@ def config_file(spec: Spec) -> GeneratedFile:
         dialect=spec.project.dialect,
         start=project_start(spec),
         unit_test_gateway=UNIT_TEST_GATEWAY,
+        spec_folder=spec.path_from(spec.output.sqlmesh, ".") if _has_python_models(spec) else None,
     )
     return GeneratedFile(posixpath.join(spec.output.sqlmesh, "config.py"), text)
+
+
+def _has_python_models(spec: Spec) -> bool:
+    return any(m.language == "python" and spec.analysis.engine(m.name) == "sqlmesh" for m in spec.models)
 
 
 def guard_file(spec: Spec) -> GeneratedFile:

@@ -317,7 +317,6 @@ def python_model(model: Model, spec: Spec) -> GeneratedFile:
         dialect=dialect,
         suffix_variable=SUFFIX_VARIABLE,
         audits=[_python_audit(name, args) for name, args in _audits(model.contract, spec.analysis, dialect)],
-        spec_folder=spec.path_from(folder, "."),
         module=module,
         function=function,
     )

@@ -24,11 +24,18 @@ Using a gateway left out fails as a missing gateway (`meshgen deploy` and
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from sqlmesh.core.config import Config, GatewayConfig, ModelDefaultsConfig, PlanConfig
 
 HERE = Path(__file__).resolve().parent
+# The spec's folder, where the Python models import their entrypoints from. It goes on the path
+# here, not in the model files: SQLMesh keeps a model's globals in its fingerprint, so a path there
+# would make a new version of each Python model wherever the project is checked out.
+SPEC_FOLDER = str((HERE / '../../specs').resolve())
+if SPEC_FOLDER not in sys.path:
+    sys.path.insert(0, SPEC_FOLDER)
 
 
 def env(name: str) -> str:

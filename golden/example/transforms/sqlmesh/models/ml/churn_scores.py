@@ -9,17 +9,14 @@ contract's columns. This file adapts SQLMesh's execution context to it.
 
 import importlib
 import os
-import sys
 import typing as t
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 from sqlglot import exp, parse_one
 from sqlmesh import ExecutionContext, model
 from sqlmesh.core.model.kind import ModelKindName
 
-SPEC_FOLDER = str((Path(__file__).parent / '../../../../specs').resolve())
 # Upstreams built by dbt: read from the schema of this gateway's environment.
 DBT_UPSTREAMS = {'core.customer_360': ('core', 'customer_360')}
 
@@ -85,8 +82,8 @@ def execute(
     execution_time: datetime,
     **kwargs: t.Any,
 ) -> t.Iterator[pd.DataFrame]:
-    if SPEC_FOLDER not in sys.path:
-        sys.path.insert(0, SPEC_FOLDER)
+    # The entrypoint is imported from the spec's folder, which config.py puts on the path (a path here
+    # would be part of the model's fingerprint).
     entrypoint = getattr(importlib.import_module('pipelines.churn'), 'predict')
     dbt_suffix = context.var('meshgen_dbt_suffix') or ""
     # SQLMesh's `end` is the last instant of the interval; the entrypoint gets it exclusive, as on dbt.

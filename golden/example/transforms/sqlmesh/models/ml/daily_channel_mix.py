@@ -9,17 +9,14 @@ contract's columns. This file adapts SQLMesh's execution context to it.
 
 import importlib
 import os
-import sys
 import typing as t
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 from sqlglot import exp, parse_one
 from sqlmesh import ExecutionContext, model
 from sqlmesh.core.model.kind import ModelKindName
 
-SPEC_FOLDER = str((Path(__file__).parent / '../../../../specs').resolve())
 # Upstreams built by dbt: read from the schema of this gateway's environment.
 DBT_UPSTREAMS = {}
 
@@ -95,8 +92,8 @@ def execute(
     execution_time: datetime,
     **kwargs: t.Any,
 ) -> t.Iterator[pd.DataFrame]:
-    if SPEC_FOLDER not in sys.path:
-        sys.path.insert(0, SPEC_FOLDER)
+    # The entrypoint is imported from the spec's folder, which config.py puts on the path (a path here
+    # would be part of the model's fingerprint).
     entrypoint = getattr(importlib.import_module('pipelines.channel_mix'), 'summarise')
     # No dbt upstream: the suffix is not read, so this version is the same in every environment.
     dbt_suffix = ""
