@@ -91,9 +91,10 @@ def failed_deploy_keeps_environment(spec_path: Path, prod_tables: Summarise, dep
 
 
 def test_a_failed_deploy_leaves_prod_as_it_was(tmp_path, example_played):
+    """From prod as `meshgen deploy --env prod` left it in the example's play, in another folder (SQLMesh's
+    state is in the file): the closing plan finding no change also shows no model holds the checkout's path."""
     spec_path = EXAMPLE.make_project(tmp_path / "project")
     database = spec_path.parent / EXAMPLE.database
-    # prod as `meshgen deploy --env prod` left it in the example's play (SQLMesh's state is in the file)
     shutil.copyfile(example_played.warehouses[step_label("deploy", "prod", T1)], database)
     failed_deploy_keeps_environment(spec_path, lambda spec: summarise(database, spec, "prod"), deployed=True)
     import duckdb
