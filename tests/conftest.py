@@ -250,7 +250,7 @@ LONGEST_GROUPS = (EXAMPLE_PLAYED_GROUP, "oracle-generated")
 def pytest_collection_modifyitems(items):
     for item in items:
         if "example_played" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(EXAMPLE_PLAYED_GROUP))
+            item.add_marker(on_one_worker(EXAMPLE_PLAYED_GROUP))
 
     def rank(item) -> int:
         groups = {mark.args[0] for mark in item.iter_markers("xdist_group") if mark.args}
