@@ -12,18 +12,20 @@
   tick); SQLMesh loads their missing intervals, dbt their new ones.
 
 Both verbs take one execution time for all their stages, written as the
-placeholder `{execution_time}` in the commands, so every stage cuts its
-intervals at the same point and never reads an upstream that is still
-missing intervals it is about to compute. Commands are argument lists, run
-from the output root. `meshgen deploy` and `meshgen run` run these commands;
+placeholder `{execution_time}` in SQLMesh's commands and given to every
+command as the environment variable MESHGEN_EXECUTION_TIME, so every stage
+cuts its intervals at the same point and never reads an upstream that is
+still missing intervals it is about to compute. Commands are argument lists,
+run from the output root; leading `NAME=value` words are variables a command
+runs with, as in a shell. `meshgen deploy` and `meshgen run` run these commands;
 the Airflow and Dagster files and the CI workflow run those two verbs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,9 +46,12 @@ ENVIRONMENT_OVERRIDE = "MESHGEN_ENVIRONMENT"
 # The tag meshgen gives the external models it declares for SQLMesh (sources, dbt-built tables).
 EXTERNAL_TAG = "meshgen_external"
 DEFAULT_START = "2000-01-01"
-# dbt variable that carries the execution time (see macros/meshgen_time_range.sql).
+# dbt variable that may carry the execution time in a dbt command run by hand (see macros/meshgen_time_range.sql).
 EXECUTION_TIME_VAR = "meshgen_execution_time"
-# The same time for SQLMesh's Python models, whose `sqlmesh run` takes no execution time.
+# The execution time as every engine command of a deploy or run gets it: dbt reads it when no
+# variable gives one, and so do SQLMesh's Python models, whose `sqlmesh run` takes no execution time.
+# An environment variable, not dbt's `--vars`: dbt parses the whole project again whenever its vars
+# differ from the last command's, but when an environment variable changes, only the files reading it.
 EXECUTION_TIME_ENV = "MESHGEN_EXECUTION_TIME"
 # A staged deploy (`meshgen deploy`) plans SQLMesh into `<environment>__next` on the environment's
 # gateway and promotes it only when every stage succeeded.
@@ -54,8 +59,11 @@ STAGING_SUFFIX = "__next"
 # The SQLMesh gateway unit tests run on: in-memory DuckDB, and dbt-built tables by their prod
 # names whatever MESHGEN_ENVIRONMENT says, so the fixtures name no environment.
 UNIT_TEST_GATEWAY = "unit_test"
-# dbt variable naming the SQLMesh environment dbt reads SQLMesh's tables from (the staging one).
-SQLMESH_ENVIRONMENT_VAR = "meshgen_sqlmesh_environment"
+# Environment variable naming the SQLMesh environment dbt reads SQLMesh's tables from during a
+# staged deploy (the staging one); an environment variable for the same reason as the time's.
+SQLMESH_ENVIRONMENT_ENV = "MESHGEN_SQLMESH_ENVIRONMENT"
+# A command's leading `NAME=value` words: variables it runs with, written as a shell takes them.
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
 @dataclass(frozen=True)
@@ -219,22 +227,26 @@ def _dbt(spec: Spec, env: Environment, verb: str) -> list[str]:
     return ["dbt", verb, "--project-dir", project, "--profiles-dir", project, "--target", env.name]
 
 
-def _dbt_vars(sqlmesh_environment: str = "") -> list[str]:
-    """`--vars`: the execution time, and the SQLMesh environment dbt's sources read ("": the environment's own).
+def reading_sqlmesh_environment(argv: list[str], sqlmesh_environment: str) -> list[str]:
+    """A dbt command whose sources read SQLMesh's tables from `sqlmesh_environment` ("": the environment's own)."""
+    return [f"{SQLMESH_ENVIRONMENT_ENV}={sqlmesh_environment}", *argv] if sqlmesh_environment else argv
 
-    dbt parses the whole project again whenever its vars differ from the last
-    command's, so every command of a deploy passes the vars of the one before it
-    wherever their values may be the same.
-    """
-    values = {EXECUTION_TIME_VAR: EXECUTION_TIME}
-    if sqlmesh_environment:
-        values[SQLMESH_ENVIRONMENT_VAR] = sqlmesh_environment
-    return ["--vars", json.dumps(values)]
+
+def split_command(command: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """The variables a command sets (its leading `NAME=value` words) and the command itself."""
+    words = list(command)
+    count = next((i for i, word in enumerate(words) if not _ASSIGNMENT.match(word)), len(words))
+    return dict(word.split("=", 1) for word in words[:count]), words[count:]
+
+
+def tool(command: Iterable[str]) -> str:
+    """The engine a command runs: sqlmesh or dbt."""
+    return split_command(command)[1][0]
 
 
 def _dbt_build(spec: Spec, env: Environment, models: Iterable[str], sqlmesh_environment: str = "", verb: str = "build") -> list[str]:
     nodes = [dbt_node_name(m) for m in models]
-    return [*_dbt(spec, env, verb), *_dbt_vars(sqlmesh_environment), "--select", *nodes]
+    return reading_sqlmesh_environment([*_dbt(spec, env, verb), "--select", *nodes], sqlmesh_environment)
 
 
 def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "", staged: bool = False) -> list[list[str]]:
@@ -272,10 +284,9 @@ def drop_commands(spec: Spec, env: Environment, name: str) -> list[list[str]]:
 # -- a staged deploy: build everything first, switch over only when every stage succeeded --
 
 
-def _dbt_operation(spec: Spec, env: Environment, macro: str, sqlmesh_environment: str | None = None) -> list[str]:
-    """`dbt run-operation`; given `sqlmesh_environment`, with the vars of the deploy's builds around it."""
-    extra = _dbt_vars(sqlmesh_environment) if sqlmesh_environment is not None else []
-    return [*_dbt(spec, env, "run-operation"), macro, *extra]
+def _dbt_operation(spec: Spec, env: Environment, macro: str, sqlmesh_environment: str = "") -> list[str]:
+    """`dbt run-operation`; given `sqlmesh_environment`, in the environment of the deploy's builds around it."""
+    return reading_sqlmesh_environment([*_dbt(spec, env, "run-operation"), macro], sqlmesh_environment)
 
 
 def _has_dbt(spec: Spec) -> bool:
@@ -317,7 +328,7 @@ def deploy_finish(spec: Spec, env: Environment, name: str = "") -> list[list[str
     if views:
         commands.append(_dbt_build(spec, env, views, verb="run"))
     if _has_dbt(spec):
-        commands.append(_dbt_operation(spec, env, "meshgen_deploy_commit", "" if views else staging_environment(env, name)))
+        commands.append(_dbt_operation(spec, env, "meshgen_deploy_commit"))
     if sqlmesh_models:
         commands.append(_sqlmesh_base(spec, env, "invalidate", name, staged=True) + ["--sync"])
     return commands

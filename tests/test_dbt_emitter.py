@@ -188,7 +188,8 @@ def test_one_schema_rule_for_models_and_sqlmesh_sources(tmp_path: Path):
         assert macro_module.render(**context).strip() == expected
         assert dbt_render(source["schema"], **context) == expected.replace("core", "staging")
         # During a deploy dbt reads SQLMesh's staging environment, which the deploy names.
-        staged = {**context, "var": lambda name, default=None: {"meshgen_sqlmesh_environment": expected.replace("core", "x") + "__next"}.get(name, default)}
+        staging = {"MESHGEN_ENVIRONMENT": renamed, "MESHGEN_SQLMESH_ENVIRONMENT": expected.replace("core", "x") + "__next"}
+        staged = {**context, "env_var": lambda name, default=None, values=staging: values.get(name, default)}
         assert dbt_render(source["schema"], **staged) == "staging__" + expected.replace("core", "x") + "__next"
     assert source["config"]["meta"] == {"produced_by": "sqlmesh"}
     assert [c["name"] for c in source["tables"][0]["columns"]] == ["order_id", "customer_id", "amount"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,8 @@ def test_a_deploy_dry_run_prints_every_stage_with_one_execution_time(tmp_path):
     sqlmesh = [line for line in stages.splitlines() if "$ sqlmesh" in line]
     assert len(sqlmesh) == 2 and all("plan dev__next --start 2024-01-01 --execution-time '2024-04-01 00:00:00'" in l for l in sqlmesh)
     assert all("--select-model tag:meshgen_external" in line for line in sqlmesh)
-    dbt = [line for line in stages.splitlines() if "$ dbt build" in line]
-    staged = """--vars '{"meshgen_execution_time": "2024-04-01 00:00:00", "meshgen_sqlmesh_environment": "dev__next"}'"""
+    dbt = [line for line in stages.splitlines() if " dbt build " in line]
+    staged = "$ MESHGEN_SQLMESH_ENVIRONMENT=dev__next dbt build "
     assert len(dbt) == 2 and all(staged in l for l in dbt)
     assert "check table_exists ml__dev__next.churn_scores" in stages
     assert stages.index("meshgen_deploy_begin") < stages.index("stage 1 (sqlmesh)")
@@ -48,15 +49,14 @@ def test_a_deploy_dry_run_prints_every_stage_with_one_execution_time(tmp_path):
     assert "plan dev --start 2024-01-01 --execution-time '2024-04-01 00:00:00'" in commands[0]
     assert "--select-model marts.executive_summary" in commands[0] and "--select-model staging.stg_customers" in commands[0]
     assert commands[1].startswith("$ dbt run ") and commands[1].endswith("--select customer_dashboard")
-    assert "meshgen_sqlmesh_environment" not in commands[1]
     assert "meshgen_deploy_commit" in commands[2] and commands[3].endswith("invalidate dev__next --sync")
     undo = [line.strip() for line in rollback.splitlines() if "$ " in line]
     assert "meshgen_deploy_rollback" in undo[0] and undo[1].endswith("invalidate dev__next --sync")
-    # dbt parses the whole project again when its vars change: each dbt command passes those of the one before.
-    plain = """--vars '{"meshgen_execution_time": "2024-04-01 00:00:00"}'"""
-    begin = next(line for line in stages.splitlines() if "meshgen_deploy_begin" in line)
-    assert begin.endswith(staged) and undo[0].endswith(staged)
-    assert commands[1].count("--vars") == 1 and plain in commands[1] and commands[2].endswith(plain)
+    # The copies are taken and put back in the environment of the stages' dbt commands.
+    begin = next(line.strip() for line in stages.splitlines() if "meshgen_deploy_begin" in line)
+    assert begin.startswith("$ MESHGEN_SQLMESH_ENVIRONMENT=dev__next dbt run-operation ") and undo[0].startswith("$ MESHGEN_SQLMESH_ENVIRONMENT=dev__next dbt ")
+    # dbt parses the whole project again when its vars change: no command passes any.
+    assert "--vars" not in out and "MESHGEN_SQLMESH_ENVIRONMENT" not in "".join(commands)
     assert "--restate-model" not in out and "--auto-apply" in out
     assert not (tmp_path / "transforms").exists(), "a dry run writes nothing"
 
@@ -79,7 +79,7 @@ def test_the_manifests_deploy_commands_are_the_unstaged_stages(tmp_path):
 
     spec = load(copy_spec("example.yaml", tmp_path))
     text = str(manifest(spec))
-    assert "__next" not in text and "meshgen_sqlmesh_environment" not in text
+    assert "__next" not in text and "MESHGEN_SQLMESH_ENVIRONMENT" not in text
 
 
 def test_a_run_builds_only_the_models_that_are_due(tmp_path):
@@ -167,11 +167,13 @@ def test_deploy_twice_from_another_directory(tmp_path):
             counts.append({m.name: connection.execute(f"SELECT COUNT(*) FROM {m.schema}__dev.{m.table}").fetchone()[0] for m in spec.models})
     assert counts[0] == counts[1]
     assert counts[0]["core.customer_360"] == counts[0]["ml.churn_scores"] == len(data["raw.customers"])
-    # dbt parses the whole project again when its vars differ from the last command's: only where
-    # the promotion's view run stops naming the staging environment, and where the next deploy
-    # names it again. (Each dbt command of a deploy with vars of its own would double this.)
+    # dbt parses the whole project once, at the first command: meshgen passes no vars (dbt parses
+    # everything again when they change), and the staging environment, an environment variable,
+    # re-parses only the source files of SQLMesh's tables where it changes.
     log = (tmp_path / "transforms" / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
-    assert log.count("Unable to do partial parsing because config vars") == 3
+    assert log.count("Unable to do partial parsing") == 1 and "saved manifest not found" in log
+    updated = re.findall(r"Partial parsing: updated file: \S+?://(\S+)", log)
+    assert updated and all(path.startswith("models/sources/_sqlmesh_") for path in updated), updated
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
         alerts = dict(connection.execute("SELECT transaction_id, alert_reason FROM risk__dev.fraud_alerts").fetchall())
     assert alerts == {k: v[0] for k, v in demo_data.expected_fraud_alerts(data).items()}

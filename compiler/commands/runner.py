@@ -43,7 +43,9 @@ from ..execution import (
     prerequisites,
     renamed_as,
     run_invocation,
+    split_command,
     time_environment,
+    tool,
     with_time,
 )
 from ..ir import Environment, Spec
@@ -250,8 +252,9 @@ def run_command(
 
     Each line goes to `on_line` as it comes.
     """
-    argv = [tool_path(command[0], facts), *command[1:]]
-    variables = {k: v for k, v in os.environ.items() if k not in unset} | time_environment(at)
+    own, words = split_command(command)
+    argv = [tool_path(words[0], facts), *words[1:]]
+    variables = {k: v for k, v in os.environ.items() if k not in unset} | time_environment(at) | own
     lines = []
     with subprocess.Popen(
         argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=variables
@@ -451,7 +454,7 @@ def execute(
     if dry_run:
         echo(describe(spec, env, verb, steps, name, at, switch))
         return 0
-    switch_tools = [command[0] for commands in ((switch.begin, switch.finish, switch.rollback) if switch else ()) for command in commands]
+    switch_tools = [tool(command) for commands in ((switch.begin, switch.finish, switch.rollback) if switch else ()) for command in commands]
     check_engines(spec, env, [step.stage.engine for step in steps if step.commands] + switch_tools)
     check_warehouse_free(spec, root, env)
     progress = Progress(echo, live)
@@ -534,7 +537,7 @@ def _switch_over(root: Path, env: Environment, name: str, switch: Switch, at: da
     echo(f"switching {name or env.name} over")
     for position, command in enumerate(switch.finish):
         problem = run_commands(root, (command,), at, facts)
-        if problem and position == 0 and command[0] == "sqlmesh":
+        if problem and position == 0 and tool(command) == "sqlmesh":
             echo(f"meshgen failed promoting SQLMesh's staged versions:\n{problem}")
             roll_back(root, env, name, switch, at, facts, echo)
             return 1

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, Iterable
 
 from ... import semantics
-from ...execution import EXECUTION_TIME_VAR, SQLMESH_ENVIRONMENT_VAR
+from ...execution import EXECUTION_TIME_ENV, EXECUTION_TIME_VAR, SQLMESH_ENVIRONMENT_ENV
 from ...ir import Column, Model
 from ...semantics.checks import AcceptedValues, Check, Expression, NotNull, Range, References, Unique, column_checks
 from ...semantics.kinds import kind_facts
@@ -81,7 +81,7 @@ def _config(project: DbtProject, model: Model, resource: str) -> dict:
         config["access"] = "public"
     if model.language == "python":
         # Rendered when dbt parses; the model reads them with dbt.config.get (Python models have no var()).
-        config["meshgen_execution_time"] = Jinja("{{ var('" + EXECUTION_TIME_VAR + "', '') }}")
+        config["meshgen_execution_time"] = Jinja("{{ var('" + EXECUTION_TIME_VAR + "', '') or env_var('" + EXECUTION_TIME_ENV + "', '') }}")
         config["meshgen_target"] = Jinja("{{ target.name }}")
     if model.domain:
         config["group"] = model.domain
@@ -186,10 +186,10 @@ def sources(project: DbtProject) -> Iterable[GeneratedFile]:
             "name": source_name,
             "description": f"Tables SQLMesh builds in schema {schema}, read from the environment dbt runs in "
             f"({schema} in prod, {schema}__<environment> elsewhere), or during a deploy from the SQLMesh "
-            f"environment the variable {SQLMESH_ENVIRONMENT_VAR} names ({schema}__<that environment>).",
+            f"environment the environment variable {SQLMESH_ENVIRONMENT_ENV} names ({schema}__<that environment>).",
             # The rule of macros/generate_schema_name.sql, evaluated when dbt parses.
             "schema": Jinja(
-                "{{ '" + schema + "__' ~ var('" + SQLMESH_ENVIRONMENT_VAR + "') if var('" + SQLMESH_ENVIRONMENT_VAR
+                "{{ '" + schema + "__' ~ env_var('" + SQLMESH_ENVIRONMENT_ENV + "') if env_var('" + SQLMESH_ENVIRONMENT_ENV
                 + "', '') else '" + schema + "' if target.name == 'prod' else '" + schema
                 + "__' ~ (env_var('MESHGEN_ENVIRONMENT', '') or target.name) }}"
             ),

@@ -12,11 +12,12 @@
     The strategy then replaces exactly that range in the table, as SQLMesh does, and the model's
     post-hook records where this build stopped in meshgen_state.dbt_intervals.
 
-    The execution time is the variable meshgen_execution_time ('YYYY-MM-DD HH:MM:SS', UTC), which
-    meshgen passes to every stage of one deploy or run, else the time dbt started. -#}
+    The execution time ('YYYY-MM-DD HH:MM:SS', UTC) is the variable meshgen_execution_time when a
+    command gives one, else the environment variable MESHGEN_EXECUTION_TIME, which meshgen sets for
+    every stage of one deploy or run, else the time dbt started. -#}
 
 {% macro meshgen_execution_time() -%}
-    {%- set value = var('meshgen_execution_time', none) -%}
+    {%- set value = var('meshgen_execution_time', none) or env_var('MESHGEN_EXECUTION_TIME', '') -%}
     {%- if value -%}
         {{- return(modules.datetime.datetime.strptime(value, '%Y-%m-%d %H:%M:%S')) -}}
     {%- endif -%}
