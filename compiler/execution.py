@@ -227,7 +227,7 @@ def _dbt(spec: Spec, env: Environment, verb: str) -> list[str]:
     return ["dbt", verb, "--project-dir", project, "--profiles-dir", project, "--target", env.name]
 
 
-def reading_sqlmesh_environment(argv: list[str], sqlmesh_environment: str) -> list[str]:
+def _reading_sqlmesh_environment(argv: list[str], sqlmesh_environment: str) -> list[str]:
     """A dbt command whose sources read SQLMesh's tables from `sqlmesh_environment` ("": the environment's own)."""
     return [f"{SQLMESH_ENVIRONMENT_ENV}={sqlmesh_environment}", *argv] if sqlmesh_environment else argv
 
@@ -246,7 +246,7 @@ def tool(command: Iterable[str]) -> str:
 
 def _dbt_build(spec: Spec, env: Environment, models: Iterable[str], sqlmesh_environment: str = "", verb: str = "build") -> list[str]:
     nodes = [dbt_node_name(m) for m in models]
-    return reading_sqlmesh_environment([*_dbt(spec, env, verb), "--select", *nodes], sqlmesh_environment)
+    return _reading_sqlmesh_environment([*_dbt(spec, env, verb), "--select", *nodes], sqlmesh_environment)
 
 
 def deploy_commands(spec: Spec, stage: Stage, env: Environment, name: str = "", staged: bool = False) -> list[list[str]]:
@@ -286,7 +286,7 @@ def drop_commands(spec: Spec, env: Environment, name: str) -> list[list[str]]:
 
 def _dbt_operation(spec: Spec, env: Environment, macro: str, sqlmesh_environment: str = "") -> list[str]:
     """`dbt run-operation`; given `sqlmesh_environment`, in the environment of the deploy's builds around it."""
-    return reading_sqlmesh_environment([*_dbt(spec, env, "run-operation"), macro], sqlmesh_environment)
+    return _reading_sqlmesh_environment([*_dbt(spec, env, "run-operation"), macro], sqlmesh_environment)
 
 
 def _has_dbt(spec: Spec) -> bool:
