@@ -46,7 +46,14 @@ def test_a_missing_engine_is_named_before_anything_runs(tmp_path: Path, monkeypa
 
 @pytest.mark.integration
 def test_ctrl_c_during_a_deploy_says_what_was_applied(tmp_path: Path):
+    import duckdb
+
     spec = copy_spec("minimal.yaml", tmp_path)
+    # The source exists, so the interrupt lands while stage 1's dbt build runs (seconds), not in
+    # the rollback after a failed prerequisite, which a loaded machine may finish first.
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.execute("CREATE SCHEMA raw")
+        connection.execute("CREATE TABLE raw.orders AS SELECT 1 AS order_id, 1 AS customer_id, 9.5::DECIMAL(18,2) AS amount, TIMESTAMP '2024-01-01' AS ordered_at")
     process = subprocess.Popen(
         [sys.executable, "-m", "meshgen", "deploy", spec.name, "--env", "dev"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -60,7 +67,7 @@ def test_ctrl_c_during_a_deploy_says_what_was_applied(tmp_path: Path):
     output = "".join(seen) + out + err
     assert process.returncode == 130, output
     assert "meshgen: interrupted; the environment was not switched over" in output
-    assert "Traceback" not in output
+    assert "prerequisite failed" not in output and "Traceback" not in output
 
 
 @pytest.mark.integration
