@@ -285,7 +285,7 @@ class Retries:
     """How the generated orchestrators retry a failed model, and how long one engine invocation may take."""
 
     count: int = 2
-    delay_minutes: int = 5
+    delay_seconds: int = 300
     timeout_minutes: int = 120
 
 

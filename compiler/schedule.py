@@ -29,7 +29,7 @@ UNITS = {
     "five_minute": timedelta(minutes=5),
 }
 _MINUTE_STEPS = {"half_hour": 30, "quarter_hour": 15, "five_minute": 5}
-_DURATION = re.compile(r"^([1-9][0-9]*)(m|h|d)$")
+_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
 _SAMPLE_START = datetime(2023, 1, 1)
 
 
@@ -69,11 +69,11 @@ def run_window(cron: str, at: datetime) -> tuple[datetime, datetime]:
 
 
 def duration(text: str) -> timedelta:
-    """`30m`, `6h`, `2d` as a timedelta."""
+    """`30m`, `6h`, `2d` (and `30s` where the schema allows seconds) as a timedelta."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r}")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
 
 

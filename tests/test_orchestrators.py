@@ -550,8 +550,8 @@ def test_a_failed_model_stops_only_what_it_feeds_and_rebuilds_alone(tmp_path, re
 
 @pytest.mark.integration
 def test_an_airflow_retry_rebuilds_the_failed_model_alone(tmp_path, reference, example_played):
-    """Airflow's own retry, a minute after a real failure, once the data is fixed: the model alone, then what it feeds."""
-    root, spec = deployed_example(tmp_path / "project", example_played, retries=1, retry_delay="1m")
+    """Airflow's own retry, ten seconds after a real failure, once the data is fixed: the model alone, then what it feeds."""
+    root, spec = deployed_example(tmp_path / "project", example_played, retries=1, retry_delay="10s")
     database = root / "warehouse.duckdb"
     oracle.EXAMPLE.load_next_day(database, spec)
     break_raw_tickets(database)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import load_dict, spec_with
+from conftest import error_text, load_dict, spec_with
+from meshgen import targets
 from meshgen.targets import dbt as dbt_target
 from meshgen.targets import sqlmesh as sqlmesh_target
 
@@ -148,3 +149,25 @@ def test_contract_quality_rules_run_on_the_warehouse_and_count_the_failing_rows(
     connection.execute('INSERT INTO shop.lines VALUES (-1), (5), (5), (7), (11), (NULL)')
     failing = [connection.execute(rule["query"]).fetchone()[0] for rule in rules]
     assert failing == [2, 2], [rule["query"] for rule in rules]  # -1 and 11 out of range; the two fives fail the check
+
+
+@pytest.mark.parametrize("delay, airflow_says, dagster_says", [
+    ("30s", "timedelta(seconds=30)", "delay=30)"),
+    ("90s", "timedelta(seconds=90)", "delay=90)"),
+    ("2m", "timedelta(minutes=2)", "delay=120)"),
+    ("1h", "timedelta(minutes=60)", "delay=3600)"),
+])
+def test_a_retry_delay_reaches_both_orchestrators(tmp_path, delay, airflow_says, dagster_says):
+    model = {"name": "marts.orders", "sql": SELECT}
+    spec = load_dict(tmp_path, spec_with(model, orchestration={"retries": 1, "retry_delay": delay}))
+    files = {f.path: f.text for f in targets.target("orchestration").emit(spec)}
+    airflow = next(t for p, t in files.items() if p.endswith("_dag.py"))
+    dagster = next(t for p, t in files.items() if p.endswith("definitions.py"))
+    assert f'"retry_delay": {airflow_says},' in airflow
+    assert f"RetryPolicy(max_retries=1, {dagster_says}" in dagster
+
+
+def test_seconds_are_for_the_retry_delay_alone(tmp_path):
+    model = {"name": "marts.orders", "sql": SELECT}
+    text = error_text(tmp_path, spec_with(model, orchestration={"timeout": "30s"}))
+    assert "meshgen.yaml:" in text and "must be a number followed by m, h or d" in text

@@ -46,10 +46,10 @@ class ProjectSections(ResolverBase):
     def _retries(self) -> Retries:
         raw = self.data.get("orchestration", {})
         delay = schedule.duration(raw["retry_delay"]) if "retry_delay" in raw else None
-        minutes = max(1, int(delay.total_seconds() // 60)) if delay else Retries().delay_minutes
+        seconds = int(delay.total_seconds()) if delay else Retries().delay_seconds
         timeout = schedule.duration(raw["timeout"]) if "timeout" in raw else None
         timeout_minutes = max(1, int(timeout.total_seconds() // 60)) if timeout else Retries().timeout_minutes
-        return Retries(count=raw.get("retries", Retries().count), delay_minutes=minutes, timeout_minutes=timeout_minutes)
+        return Retries(count=raw.get("retries", Retries().count), delay_seconds=seconds, timeout_minutes=timeout_minutes)
 
     def _project(self) -> Project:
         raw = self.data["project"]
