@@ -12,6 +12,7 @@ import subprocess
 
 from .errors import Location, fail
 from .execution import environment
+from .interrupts import deferred_interrupt
 from .ir import SampleData, Spec
 from .warehouses import database_file
 
@@ -49,8 +50,7 @@ def _load_tables(spec: Spec, sample: SampleData, database) -> None:
     from sqlglot import exp
 
     database.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(database))
-    try:
+    with deferred_interrupt(), duckdb.connect(str(database)) as connection:
         for name, file in sample.tables:
             schema, table = name.split(".")
             path = str(spec.project.spec_dir / file)
@@ -65,5 +65,3 @@ def _load_tables(spec: Spec, sample: SampleData, database) -> None:
                 connection.execute(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS SELECT {columns} FROM {reader}', [path])
             except duckdb.Error as error:
                 raise fail(sample.location, f"sample data {file} does not load into {name}: {error}", "the file needs every column the source declares") from None
-    finally:
-        connection.close()

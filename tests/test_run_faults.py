@@ -104,3 +104,47 @@ def test_dbt_enforces_the_exact_type_validate_checks(tmp_path: Path):
     properties.write_text(properties.read_text().replace("data_type: integer", "data_type: bigint"))  # what validate accepted
     passed = run()
     assert passed.returncode == 0, passed.stdout[-2000:]
+
+
+def test_ctrl_c_during_a_duckdb_query_is_delivered_once_the_query_ends():
+    # DuckDB's client, left alone, drops a SIGINT that lands mid-query or raises a RuntimeError:
+    # the prerequisite check, the lock check and the sample-data load all query inside this guard.
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb\n"
+            "from meshgen.interrupts import deferred_interrupt\n"
+            "try:\n"
+            "    with deferred_interrupt(), duckdb.connect() as connection:\n"
+            "        connection.execute('SET enable_progress_bar = false')\n"
+            "        print('querying', flush=True)\n"
+            "        total = connection.execute('SELECT sum(i * i) FROM range(400000000) t(i)').fetchone()[0]\n"
+            "        print('finished', total, flush=True)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted', flush=True)\n",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline() == "querying\n"
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    n = 400000000
+    assert out.splitlines() == [f"finished {(n - 1) * n * (2 * n - 1) // 6}", "interrupted"], err
+    assert child.returncode == 0, err
+
+
+def test_the_interrupt_guard_puts_the_previous_handler_back():
+    from meshgen.interrupts import deferred_interrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupt():
+            signal.raise_signal(signal.SIGINT)
+            reached = True
+    assert reached
+    with deferred_interrupt():
+        pass
+    assert signal.getsignal(signal.SIGINT) is before

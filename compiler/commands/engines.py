@@ -19,6 +19,7 @@ from typing import Iterable
 
 from ..errors import Location, fail, shown
 from ..execution import database_path, install_hint
+from ..interrupts import deferred_interrupt
 from ..ir import Environment, Spec
 from ..sqltext import compiled_sqlglot, sqlmesh_beside_compiled
 from ..warehouses import Warehouse, warehouse
@@ -121,7 +122,8 @@ def check_warehouse_free(spec: Spec, root: Path, env: Environment) -> None:
     except ImportError:
         return
     try:
-        duckdb.connect(str(database), read_only=True).close()
+        with deferred_interrupt():
+            duckdb.connect(str(database), read_only=True).close()
     except duckdb.Error as error:
         if "lock" not in str(error).lower():
             raise fail(Location(database_path(spec, env)), f"cannot open the warehouse: {shown(str(error))}", "check the file is a DuckDB database") from None

@@ -29,6 +29,7 @@ from typing import Callable
 from .. import schedule
 from ..analysis.stages import Stage
 from ..errors import EXIT_INTERRUPTED, Location, fail, shown
+from ..interrupts import deferred_interrupt
 from ..execution import (
     Prerequisite,
     database_path,
@@ -200,7 +201,7 @@ def check_prerequisites(spec: Spec, root: Path, env: Environment, stage: Stage, 
     if not database.exists():
         return f"the database {database_path(spec, env)} does not exist yet (missing: {checks[0].table})"
     try:
-        with duckdb.connect(str(database), read_only=True) as connection:
+        with deferred_interrupt(), duckdb.connect(str(database), read_only=True) as connection:
             for check in checks:
                 problem = _check(connection, check)
                 if problem:
