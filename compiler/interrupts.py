@@ -1,10 +1,12 @@
-"""Ctrl-C held back while a DuckDB query runs, and delivered once it has finished.
+"""Ctrl-C held back while a warehouse query or an engine's API runs, and honoured between them.
 
 DuckDB's Python client turns a SIGINT that arrives during a query into one of two
 outcomes, neither of them an interrupt: the query finishes and the signal is lost
 (a deploy interrupted in its prerequisite check then runs on and exits 0), or it
-raises a RuntimeError that is not a `duckdb.Error`. Queries here are short reads
-and small loads, so waiting for one to end costs the user nothing.
+raises a RuntimeError that is not a `duckdb.Error`. The engines' Python APIs, which
+`meshgen check` calls in-process, lose it too (in a `__del__`) or report it as the
+warehouse being unreachable. So the signal is only recorded, and raised as
+KeyboardInterrupt where meshgen's own code is: the end of the block, or a `checkpoint()`.
 """
 
 from __future__ import annotations
@@ -15,17 +17,31 @@ from contextlib import contextmanager
 from typing import Iterator
 
 
+class Interruption:
+    """Whether Ctrl-C came during the guarded block."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def record(self, number, frame) -> None:
+        self.received = True
+
+    def checkpoint(self) -> None:
+        """Honour a Ctrl-C that came since the block began."""
+        if self.received:
+            raise KeyboardInterrupt
+
+
 @contextmanager
-def deferred_interrupt() -> Iterator[None]:
+def deferred_interrupt() -> Iterator[Interruption]:
     """Run the block with Ctrl-C recorded, not delivered; raise KeyboardInterrupt after it if one came."""
+    interruption = Interruption()
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may install handlers, and only it receives SIGINT
+        yield interruption  # only the main thread may install handlers, and only it receives SIGINT
         return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    previous = signal.signal(signal.SIGINT, interruption.record)
     try:
-        yield
+        yield interruption
     finally:
         signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+    interruption.checkpoint()

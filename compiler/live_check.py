@@ -45,6 +45,7 @@ from .execution import (
     install_hint,
     renamed_as,
 )
+from .interrupts import Interruption, deferred_interrupt
 from .ir import Environment, Model, Spec
 from .sqltext import compiled_sqlglot, sqlmesh_beside_compiled
 from .warehouses import database_file
@@ -124,24 +125,28 @@ def check(spec: Spec, root: Path, env_name: str, select: list[str]) -> Report:
         spec.require_model(model_name)
     chosen = [spec.model(n) for n in spec.analysis.order if not select or n in select]
     report = Report(spec, name or env.name, gateway.type)
-    probes = {"sqlmesh": SqlmeshProbe, "dbt": DbtProbe}
-    for engine, probe_type in probes.items():
-        models = [m for m in chosen if spec.analysis.engine(m.name) == engine]
-        probed = []
-        for model in models:
-            if model.language == "python":
-                report.outcomes.append(Outcome(model, engine, NOT_PROBED, "Python model"))
-            elif model.kind == "seed":
-                report.outcomes.append(Outcome(model, engine, NOT_PROBED, "seed"))
-            else:
-                probed.append(model)
-        if probed:
-            with probe_type(spec, root, env, name) as probe:
-                report.outcomes += _probe_all(spec, env, name, probe, probed, engine)
+    with deferred_interrupt() as interruption:  # honoured between models, where no engine code runs
+        for engine, probe_type in PROBES.items():
+            models = [m for m in chosen if spec.analysis.engine(m.name) == engine]
+            report.outcomes += [Outcome(m, engine, NOT_PROBED, _not_probed(m)) for m in models if _not_probed(m)]
+            probed = [m for m in models if not _not_probed(m)]
+            if probed:
+                interruption.checkpoint()
+                with probe_type(spec, root, env, name) as probe:
+                    report.outcomes += _probe_all(spec, env, name, probe, probed, engine, interruption)
     return report
 
 
-def _probe_all(spec: Spec, env: Environment, name: str, probe: "Probe", models: list[Model], engine: str) -> list[Outcome]:
+def _not_probed(model: Model) -> str:
+    """Why a model is not planned against the warehouse, or ""."""
+    if model.language == "python":
+        return "Python model"
+    return "seed" if model.kind == "seed" else ""
+
+
+def _probe_all(
+    spec: Spec, env: Environment, name: str, probe: "Probe", models: list[Model], engine: str, interruption: Interruption
+) -> list[Outcome]:
     tables = {m.name: {u: environment_table(spec, env, u, name) for u in spec.analysis.models[m.name].upstreams} for m in models}
     existing = probe.existing(sorted({t for reads in tables.values() for t in reads.values()}))
     outcomes = []
@@ -152,6 +157,7 @@ def _probe_all(spec: Spec, env: Environment, name: str, probe: "Probe", models: 
             detail = f"upstream {', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist yet in {shown_env}"
             outcomes.append(Outcome(model, engine, SKIPPED, detail))
             continue
+        interruption.checkpoint()
         error = probe.plan(model)
         outcomes.append(Outcome(model, engine, FAILED if error else OK, error))
     return outcomes
@@ -318,3 +324,6 @@ class DbtProbe(Probe):
         if not runs:
             return f"dbt has no model or snapshot named {node}"
         return "" if str(runs[0].status) == "success" else (runs[0].message or str(runs[0].status))
+
+
+PROBES = {"sqlmesh": SqlmeshProbe, "dbt": DbtProbe}

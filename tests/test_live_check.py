@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +37,18 @@ def deployed(tmp_path_factory) -> Path:
 
 def check(spec_path: Path, *args: str) -> subprocess.CompletedProcess:
     """`meshgen check` in a child process, as CI runs it."""
+    return subprocess.run(check_command(spec_path, *args), capture_output=True, **check_options(spec_path))
+
+
+def check_command(spec_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "meshgen", "check", spec_path.name, *args]
+
+
+def check_options(spec_path: Path) -> dict:
+    """Where and with which environment variables the child runs: the venv's tools first, no environment preset."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("MESHGEN_ENVIRONMENT", None)
-    command = [sys.executable, "-m", "meshgen", "check", spec_path.name, *args]
-    return subprocess.run(command, cwd=spec_path.parent, capture_output=True, text=True, env=env)
+    return {"cwd": spec_path.parent, "text": True, "env": env}
 
 
 def warehouse_contents(database: Path) -> dict:
@@ -118,6 +128,25 @@ def test_a_model_whose_upstream_was_never_built_is_skipped_not_failed(deployed):
     assert after == before, "no schema, table or SQLMesh state for ci"
     assert not [schema for schema in after["schemas"] if schema.endswith("__ci")]
 
+
+
+@pytest.mark.integration
+@on_one_worker("live-check")
+def test_ctrl_c_at_any_point_of_a_check_interrupts_it(deployed):
+    """The engines' APIs, run in-process, lost a Ctrl-C or reported it as an unreachable warehouse."""
+    database = deployed.parent / "warehouse.duckdb"
+    before = warehouse_contents(database)
+    started = time.monotonic()
+    assert check(deployed, "--env", "dev").returncode == 0
+    whole = time.monotonic() - started
+    for share in (0.2, 0.4, 0.6):  # in SQLMesh's load, among its probes, in dbt's
+        child = subprocess.Popen(check_command(deployed, "--env", "dev"), **check_options(deployed), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(whole * share)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+        assert (child.returncode, out) == (130, ""), f"SIGINT at {whole * share:.1f} s of {whole:.1f} s: {out}{err}"
+        assert err.splitlines() == ["meshgen: interrupted (an interrupted build is finished or undone by the next one)"]
+    assert warehouse_contents(database) == before
 
 def test_a_database_that_does_not_exist_is_not_created(tmp_path):
     spec_path = copy_spec("example.yaml", tmp_path / "project")
