@@ -29,7 +29,6 @@ from typing import Callable
 from .. import schedule
 from ..analysis.stages import Stage
 from ..errors import EXIT_INTERRUPTED, Location, fail, shown
-from ..interrupts import deferred_interrupt
 from ..execution import (
     Prerequisite,
     database_path,
@@ -49,6 +48,7 @@ from ..execution import (
     tool,
     with_time,
 )
+from ..interrupts import deferred_interrupt
 from ..ir import Environment, Spec
 from ..warehouses import Warehouse, warehouse
 from ..model_results import BLOCKED, ENDED_BADLY, FAILED, NOT_DUE, NOT_RUN, SUCCESS, Outcome, dbt_outcomes, failed_wholesale, sqlmesh_outcomes
